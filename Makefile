@@ -1,0 +1,150 @@
+# imapmerge — GNU make.
+#
+#   make            build build/imapmerge
+#   make check      install what is missing (as root), build, run every test
+#   make demo       start the test bed with sample mail (and imapmerge in front)
+#   make asan       build and run the whole suite under ASan + UBSan
+#   make fuzz       build one libFuzzer target per parser, run each FUZZ_SECONDS
+#   make bench      run the benchmarks, results in build/bench/
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Sources are found by wildcard: protocol/*.c make libprotocol.a, conf/*.c and
+# proxy/*.c (but proxy/main.c) make libimapmerge.a, each tests/unit/test_*.c is
+# one test program, each tests/fuzz/fuzz_*.c one fuzzer, each
+# tests/bench/bench_*.c one benchmark program.
+
+PREFIX		?= /usr/local
+SBINDIR		?= $(PREFIX)/sbin
+MANDIR		?= $(PREFIX)/share/man
+SYSCONFDIR	?= /etc
+DESTDIR		?=
+
+B		?= build
+CC		?= cc
+PKG_CONFIG	?= pkg-config
+PKGS		 = libevent libevent_openssl openssl libsasl2 sqlite3
+PYTHON		?= /usr/bin/python3
+FUZZ_SECONDS	?= 60
+FUZZ_CC		?= clang
+
+OPT		?= -O2 -g
+WARN		 = -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+		   -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+		   -Wno-unused-parameter
+CPPFLAGS	+= -D_GNU_SOURCE -I.
+# pkg-config is asked only when compiling, so `make -n` and `make clean`
+# work before the -dev packages are there.
+PKG_CFLAGS	 = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS	 = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS	 = -std=c11 $(OPT) $(WARN) $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS	 = $(SAN) $(LDFLAGS)
+
+PROTO_SRC	:= $(sort $(wildcard protocol/*.c))
+CORE_SRC	:= $(sort $(wildcard conf/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
+MAIN_SRC	:= $(wildcard proxy/main.c)
+UNIT_SRC	:= $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC	:= $(sort $(wildcard tests/bench/bench_*.c))
+
+PROTO_OBJ	:= $(PROTO_SRC:%.c=$(B)/%.o)
+CORE_OBJ	:= $(CORE_SRC:%.c=$(B)/%.o)
+MAIN_OBJ	:= $(MAIN_SRC:%.c=$(B)/%.o)
+UNIT_BIN	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCH_BIN	:= $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+FUZZ_BIN	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+
+LIBPROTO	:= $(B)/libprotocol.a
+LIBCORE		:= $(B)/libimapmerge.a
+PROG		:= $(if $(MAIN_SRC),$(B)/imapmerge)
+
+.PHONY: all check test unit demo demo-down asan fuzz bench install clean deps
+.DELETE_ON_ERROR:
+
+all: $(PROG) $(LIBPROTO)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBPROTO): $(PROTO_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBCORE): $(CORE_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/imapmerge: $(MAIN_OBJ) $(LIBCORE) $(LIBPROTO)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCORE) $(LIBPROTO)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+	    $(LIBCORE) $(LIBPROTO) $(PKG_LIBS)
+
+$(B)/bench/%: tests/bench/%.c $(LIBCORE) $(LIBPROTO)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+	    $(LIBCORE) $(LIBPROTO) $(PKG_LIBS)
+
+unit: $(UNIT_BIN)
+
+deps:
+	@tests/deps build test
+
+# The whole suite: C unit tests, then pytest against the real test bed.
+check: deps
+	$(MAKE) all unit
+	$(PYTHON) tests/run --build $(B)
+
+test: all unit
+	$(PYTHON) tests/run --build $(B)
+
+asan: deps
+	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    all unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(PYTHON) tests/run --build build/asan
+
+# libFuzzer targets are built with clang over the protocol sources only.
+FUZZ_FLAGS	 = -std=c11 -O1 -g -fno-omit-frame-pointer \
+		   -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(PKG_CFLAGS)
+
+$(B)/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz:
+	@tests/deps build fuzz
+	$(MAKE) $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do \
+	    name=$$(basename $$f); seeds=tests/fuzz/corpus/$${name#fuzz_}; \
+	    work=$(B)/fuzz/work/$$name; mkdir -p $$work $$seeds; \
+	    echo "== $$name for $(FUZZ_SECONDS) s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
+	        -artifact_prefix=$(B)/fuzz/ -print_final_stats=1 \
+	        $$work $$seeds 2>$(B)/fuzz/$$name.log || \
+	        { tail -40 $(B)/fuzz/$$name.log; exit 1; }; \
+	    grep -E '^(stat::number_of_executed_units|Done)' $(B)/fuzz/$$name.log || true; \
+	done
+
+bench: deps all $(BENCH_BIN)
+	$(PYTHON) tests/bench/run --build $(B)
+
+demo: deps all
+	@tests/testbed/demo
+
+demo-down:
+	@tests/testbed/testbed down $(B)/demo
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/imapmerge
+	install -m 0755 $(B)/imapmerge $(DESTDIR)$(SBINDIR)/imapmerge
+	install -m 0640 conf/imapmerge.conf $(DESTDIR)$(SYSCONFDIR)/imapmerge/imapmerge.conf.sample
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
