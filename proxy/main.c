@@ -1,0 +1,100 @@
+/*
+ * imapmerge(8): the command line.  It loads the configuration, shows
+ * every error in it at once (-n stops there), and hands a good one to the
+ * daemon.  Until the configuration says otherwise, logs go to stderr,
+ * where an operator starting the daemon by hand sees them.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "conf/config.h"
+#include "proxy/daemon.h"
+#include "proxy/log.h"
+
+#ifndef IMAPMERGE_VERSION
+#define IMAPMERGE_VERSION	"0.1"
+#endif
+
+static void	usage(void) __attribute__((noreturn));
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: imapmerge [-dnvV] [-f file]\n");
+	exit(1);
+}
+
+/* Each -v is one step from the configured level towards debug. */
+static int
+log_level_plus(int level, int steps)
+{
+	for (; steps > 0; steps--) {
+		if (level == LOG_WARNING)
+			level = LOG_INFO;
+		else
+			level = LOG_DEBUG;
+	}
+	return level;
+}
+
+static struct config *
+load(const char *path)
+{
+	struct config_errors	 errs;
+	struct config		*conf;
+	size_t			 i;
+
+	conf = config_load(path, 0, &errs);
+	for (i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msg[i] != NULL ? errs.msg[i] :
+		    "out of memory");
+	config_errors_clear(&errs);
+	return conf;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	*conf;
+	const char	*path = CONFIG_DEFAULT_PATH;
+	int		 ch, foreground = 0, check = 0, verbose = 0;
+
+	while ((ch = getopt(argc, argv, "df:nvV")) != -1) {
+		switch (ch) {
+		case 'd':
+			foreground = 1;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("imapmerge %s\n", IMAPMERGE_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	log_init(1, log_level_plus(LOG_INFO, verbose), "imapmerge");
+	if ((conf = load(path)) == NULL)
+		return 1;
+	if (check) {
+		printf("configuration OK\n");
+		config_free(&conf);
+		return 0;
+	}
+	log_init(foreground || !conf->log_syslog,
+	    log_level_plus(conf->log_level, verbose), "imapmerge");
+	return daemon_main(conf, foreground);
+}
