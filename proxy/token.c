@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "conf/config.h"
 #include "proxy/token.h"
 
 extern char **environ;
@@ -73,39 +74,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-char *
-token_command_expand(const char *command, const char *user)
-{
-	size_t		 cap, len = 0;
-	const char	*p, *q;
-	char		*out;
-
-	/* Worst case every user byte becomes '\'' (4 bytes) plus quotes. */
-	cap = strlen(command) + 1;
-	for (p = command; (p = strstr(p, "%u")) != NULL; p += 2)
-		cap += strlen(user) * 4 + 2;
-	if ((out = malloc(cap)) == NULL)
-		return NULL;
-	for (p = command; *p != '\0'; p++) {
-		if (p[0] != '%' || p[1] != 'u') {
-			out[len++] = *p;
-			continue;
-		}
-		out[len++] = '\'';
-		for (q = user; *q != '\0'; q++) {
-			if (*q == '\'') {
-				memcpy(out + len, "'\\''", 4);
-				len += 4;
-			} else
-				out[len++] = *q;
-		}
-		out[len++] = '\'';
-		p++;
-	}
-	out[len] = '\0';
-	return out;
 }
 
 struct token_cache *
@@ -354,7 +322,7 @@ run_spawn(struct token_cache *tc, struct token_entry *e)
 	char				*cmd, *argv[4];
 	int				 rc, i;
 
-	if ((cmd = token_command_expand(tc->command, e->user)) == NULL)
+	if ((cmd = config_expand_command(tc->command, e->user)) == NULL)
 		return -1;
 	if ((r = calloc(1, sizeof(*r))) == NULL || pipe(out) == -1 ||
 	    pipe(err) == -1) {

@@ -15,6 +15,7 @@ struct token_cache;
 /* token is NULL on failure, and error says why (never holds the token). */
 typedef void	 token_cb(const char *token, const char *error, void *arg);
 
+/* command is the token-command template (config_expand_command). */
 struct token_cache *token_cache_new(struct event_base *, const char *command,
 		    int timeout_ms);
 void		 token_cache_free(struct token_cache **);
@@ -29,9 +30,5 @@ void		 token_cancel(struct token_cache *, unsigned long id);
 
 /* Forget a user's token, e.g. after the server refused it. */
 void		 token_forget(struct token_cache *, const char *user);
-
-/* The command line with %u replaced by the shell-quoted user; NULL if %u
- * is followed by nothing sensible or memory is short. */
-char		*token_command_expand(const char *command, const char *user);
 
 #endif

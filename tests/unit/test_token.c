@@ -37,22 +37,6 @@ loop_until(struct event_base *base, struct result *r, int want)
 }
 
 static void
-expand_quotes_user(void)
-{
-	char	*s;
-
-	s = token_command_expand("/bin/tok --user %u --x", "alice");
-	CHECK_STR(s, "/bin/tok --user 'alice' --x");
-	free(s);
-	s = token_command_expand("t %u %u", "a'b;rm -rf /");
-	CHECK_STR(s, "t 'a'\\''b;rm -rf /' 'a'\\''b;rm -rf /'");
-	free(s);
-	s = token_command_expand("no user here 100%", "x");
-	CHECK_STR(s, "no user here 100%");
-	free(s);
-}
-
-static void
 success_and_cache(void)
 {
 	struct event_base	*base = event_base_new();
@@ -215,7 +199,6 @@ forget_reruns(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(expand_quotes_user),
 	UNIT_CASE(success_and_cache),
 	UNIT_CASE(concurrent_share_one_run),
 	UNIT_CASE(short_lifetime_not_cached),
