@@ -1,0 +1,42 @@
+/*
+ * IMAP sequence sets ("1:3,5,7:*"): parse, resolve "*", iterate, format,
+ * and compress a sorted list of numbers back into ranges.
+ */
+#ifndef PROTOCOL_SEQSET_H
+#define PROTOCOL_SEQSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+#define SEQ_STAR	UINT32_MAX	/* "*" until resolved */
+#define SEQSET_MAX_RANGES 10000		/* bounded memory */
+
+struct seq_range {
+	uint32_t	 lo, hi;		/* lo <= hi once normalised */
+};
+
+struct seqset {
+	struct seq_range *r;
+	size_t		 n, cap;
+};
+
+/* Parses text; false with *err on a syntax error or too many ranges. */
+bool	 seqset_parse(struct seqset *, const char *, const char **err);
+void	 seqset_clear(struct seqset *);
+/* Replaces "*" by max (0 = empty mailbox: "*" matches nothing), orders
+ * each range, sorts and merges overlaps. */
+void	 seqset_resolve(struct seqset *, uint32_t max);
+bool	 seqset_contains(const struct seqset *, uint32_t);
+uint64_t seqset_count(const struct seqset *);
+/* Ascending iteration over a resolved set: start with *v = 0. */
+bool	 seqset_next(const struct seqset *, uint32_t *v);
+bool	 seqset_add_range(struct seqset *, uint32_t lo, uint32_t hi);
+/* Appends "1:3,5" ("*" for SEQ_STAR). */
+void	 seqset_format(const struct seqset *, struct evbuffer *);
+/* Appends sorted ascending uids compressed into ranges. */
+void	 seqset_format_list(const uint32_t *, size_t, struct evbuffer *);
+
+#endif
