@@ -206,6 +206,8 @@ decode_shift(const unsigned char *s, size_t len, size_t *i, struct sbuf *b)
 			return "broken surrogate pair";
 		else if (v >= 0x20 && v <= 0x7e)
 			return "printable ASCII inside a shift";
+		else if (v == 0)
+			return "NUL in name";
 		else if (put_utf8(b, (uint32_t)v) == -1)
 			return "out of memory";
 	}

@@ -58,6 +58,7 @@ static const struct {
 	{ "a\tb", "invalid character" },
 	{ "&kAFP4W4IMH8/-", "invalid base64 in shift" },	/* '/' not ',' */
 	{ "&kAFP4W4IMH8=-", "invalid base64 in shift" },
+	{ "a&AAA-", "NUL in name" },			/* U+0000 */
 };
 
 static void
