@@ -266,6 +266,11 @@ static const struct row commands[] = {
 	R("a LIST \"\" {0}\r\n\r\n", "a|LIST|\"\" {0}", 1),
 	R("a NOOP\n", "a|NOOP|", 0),
 	R("a SELECT \"\"\r\n", "a|SELECT|\"\"", 0),
+	R("A282 UID SEARCH RETURN (ALL) UNDELETED UID 1:* LARGER 1000\r\n",
+	  "A282|UID|SEARCH RETURN (ALL) UNDELETED UID 1:* LARGER 1000", 0),
+	R("a STATUS \"Sent Items\" (MESSAGES UIDNEXT UIDVALIDITY UNSEEN "
+	  "DELETED SIZE)\r\n", "a|STATUS|\"Sent Items\" (MESSAGES UIDNEXT "
+	  "UIDVALIDITY UNSEEN DELETED SIZE)", 0),
 	R("a STORE 1 FLAGS (\\Seen $Forwarded)\r\n",
 	  "a|STORE|1 FLAGS (\\Seen $Forwarded)", 0),
 };
@@ -414,6 +419,19 @@ static const struct row responses[] = {
 	  "*|VANISHED|||(EARLIER) 41,43:116,118,120:211,214:540", 0),
 	R("* ID (\"name\" \"Dovecot\")\r\n", "*|ID|||(\"name\" \"Dovecot\")",
 	  0),
+	R("* 12 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
+	  "\"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\r\n", "*|12 FETCH|||"
+	  "(BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL "
+	  "NIL \"7BIT\" 3028 92))", 0),
+	R("* 3 FETCH (BINARY[1] ~{5}\r\na\0b\r\n)\r\n", "*|3 FETCH|||(BINARY[1] "
+	  "~{5}a)", 0),
+	R("* LSUB () \".\" #news.comp.mail.misc\r\n", "*|LSUB|||() \".\" "
+	  "#news.comp.mail.misc", 0),
+	R("* 14 FETCH (FLAGS (\\Seen \\Deleted))\r\n", "*|14 FETCH|||(FLAGS "
+	  "(\\Seen \\Deleted))", 0),
+	R("+ idling\r\n", "+|||idling|", 0),
+	R("* OK [HIGHESTMODSEQ 715194045007] Highest\r\n", "*|OK|"
+	  "[HIGHESTMODSEQ 715194045007]|Highest|", 0),
 };
 
 static const struct row bad_responses[] = {
