@@ -1,0 +1,736 @@
+/*
+ * Backend connections (see backend.h).
+ *
+ * Life of a connection: CONNECTING (resolve + TCP + implicit TLS) ->
+ * GREETING -> [STARTTLS -> HANDSHAKE] -> CAPABILITY -> LOGIN -> CHECK ->
+ * READY.  The steps after the greeting are ordinary queued commands, so the
+ * same reader handles everything.  One function, be_fail(), ends a
+ * connection for any reason: it logs once, fails every queued command and
+ * tells the opener.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "protocol/imap_parser.h"
+#include "proxy/backend.h"
+#include "proxy/conn.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+#include "proxy/token.h"
+
+enum be_state {
+	BE_NEW,
+	BE_CONNECTING,
+	BE_GREETING,
+	BE_HANDSHAKE,
+	BE_LOGIN,
+	BE_READY,
+	BE_CLOSED,
+	BE_STATE_COUNT
+};
+
+static const char *const be_state_names[] = {
+	"new", "connecting", "greeting", "handshake", "login", "ready",
+	"closed",
+};
+_Static_assert(sizeof(be_state_names) / sizeof(be_state_names[0]) ==
+    BE_STATE_COUNT, "state name table");
+
+struct be_cmd {
+	char			 tag[12];
+	struct evbuffer		*text;		/* without tag */
+	backend_data_cb		*data;
+	backend_done_cb		*done;
+	void			*arg;
+	int			 sent;
+	struct be_cmd		*next;
+};
+
+struct backend {
+	struct server		*srv;
+	const struct backend_conf *conf;
+	enum backend_side	 side;
+	char			 sid[24];
+	enum be_state		 state;
+	struct bufferevent	*bev;
+	struct imap_parser	*parser;
+	struct event		*timer;
+	unsigned int		 next_tag;
+	struct be_cmd		*queue, **queue_tail;
+	char			**caps;
+	size_t			 ncaps;
+	char			*user;		/* backend username */
+	char			*password;
+	unsigned long		 token_req;
+	backend_done_cb		*open_cb;
+	void			*open_arg;
+	int			 busy;		/* callbacks running */
+	int			 dead;		/* freed by the owner meanwhile */
+};
+
+static void	 be_fail(struct backend *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	 be_send_next(struct backend *);
+static void	 be_login(struct backend *);
+static void	 be_auth_cont(struct backend *);
+
+static void
+be_enter(struct backend *b, enum be_state st)
+{
+	log_debug("sid=%s backend=%s state %s -> %s", b->sid,
+	    config_side_name(b->side), be_state_names[b->state],
+	    be_state_names[st]);
+	b->state = st;
+}
+
+struct backend *
+backend_new(struct server *srv, enum backend_side side, const char *sid)
+{
+	struct backend	*b;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	b->srv = srv;
+	b->side = side;
+	b->conf = &srv->conf->backend[side];
+	snprintf(b->sid, sizeof(b->sid), "%s", sid);
+	b->queue_tail = &b->queue;
+	b->next_tag = 1;
+	if ((b->parser = imap_parser_new(IMAP_PARSER_RESPONSE, NULL)) == NULL) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void
+be_caps_clear(struct backend *b)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->ncaps; i++)
+		free(b->caps[i]);
+	free(b->caps);
+	b->caps = NULL;
+	b->ncaps = 0;
+}
+
+static void
+be_secret_clear(struct backend *b)
+{
+	if (b->password != NULL) {
+		OPENSSL_cleanse(b->password, strlen(b->password));
+		free(b->password);
+		b->password = NULL;
+	}
+}
+
+static void
+be_cmd_free(struct be_cmd *c)
+{
+	/* A command text may hold a credential: wipe it. */
+	size_t	 len = evbuffer_get_length(c->text);
+
+	if (len > 0)
+		OPENSSL_cleanse(evbuffer_pullup(c->text, len), len);
+	evbuffer_free(c->text);
+	free(c);
+}
+
+static void
+be_close(struct backend *b)
+{
+	if (b->bev != NULL) {
+		bufferevent_free(b->bev);
+		b->bev = NULL;
+	}
+	if (b->timer != NULL) {
+		event_free(b->timer);
+		b->timer = NULL;
+	}
+	if (b->token_req != 0 && b->srv->tokens != NULL)
+		token_cancel(b->srv->tokens, b->token_req);
+	b->token_req = 0;
+	be_secret_clear(b);
+}
+
+static void
+be_destroy(struct backend *b)
+{
+	struct be_cmd	*c;
+
+	be_close(b);
+	while ((c = b->queue) != NULL) {
+		b->queue = c->next;
+		be_cmd_free(c);
+	}
+	imap_parser_free(&b->parser);
+	be_caps_clear(b);
+	free(b->user);
+	free(b);
+}
+
+/*
+ * The owner may free a backend from inside one of its callbacks: then it
+ * is only marked dead, stops all I/O and calls nobody back, and the
+ * outermost callback frame destroys it on the way out (be_unref).
+ */
+void
+backend_free(struct backend **bp)
+{
+	struct backend	*b = *bp;
+
+	if (b == NULL)
+		return;
+	*bp = NULL;
+	if (b->busy == 0) {
+		be_destroy(b);
+		return;
+	}
+	b->dead = 1;
+	b->open_cb = NULL;
+	be_close(b);
+}
+
+static void
+be_ref(struct backend *b)
+{
+	b->busy++;
+}
+
+/* Returns 1 when the backend is gone (or going): touch nothing more. */
+static int
+be_unref(struct backend *b)
+{
+	if (--b->busy == 0 && b->dead) {
+		be_destroy(b);
+		return 1;
+	}
+	return b->dead;
+}
+
+int
+backend_ready(const struct backend *b)
+{
+	return b->state == BE_READY;
+}
+
+enum backend_side
+backend_side(const struct backend *b)
+{
+	return b->side;
+}
+
+const char *
+backend_name(const struct backend *b)
+{
+	return config_side_name(b->side);
+}
+
+int
+backend_has_cap(const struct backend *b, const char *cap)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->ncaps; i++)
+		if (strcasecmp(b->caps[i], cap) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Ends the connection.  Every queued command fails (its owner learns the
+ * backend is gone), then the opener hears about it if it is still waiting.
+ * Callbacks may free the backend: b->dead tells us to stop touching it.
+ */
+static void
+be_fail(struct backend *b, const char *fmt, ...)
+{
+	struct backend_result	 res = { BACKEND_FAILED, NULL, NULL, 0 };
+	struct be_cmd		*c;
+	backend_done_cb		*cb;
+	char			 why[256];
+	va_list			 ap;
+
+	if (b->state == BE_CLOSED || b->dead)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_sess(LOG_WARNING, b->sid, "event=backend-failed backend=%s "
+	    "state=%s reason=\"%s\"", backend_name(b),
+	    be_state_names[b->state], why);
+	be_enter(b, BE_CLOSED);
+	be_close(b);
+	res.text = why;
+	be_ref(b);
+	while (!b->dead && (c = b->queue) != NULL) {
+		b->queue = c->next;
+		if (b->queue == NULL)
+			b->queue_tail = &b->queue;
+		if (c->done != NULL)
+			c->done(b, &res, c->arg);
+		be_cmd_free(c);
+	}
+	if (!b->dead && (cb = b->open_cb) != NULL) {
+		b->open_cb = NULL;
+		cb(b, &res, b->open_arg);
+	}
+	be_unref(b);
+}
+
+static void
+be_opened(struct backend *b, const struct backend_result *res)
+{
+	backend_done_cb	*cb = b->open_cb;
+
+	b->open_cb = NULL;
+	if (cb != NULL)
+		cb(b, res, b->open_arg);
+}
+
+/* Arms the one timer: connect deadline, or the oldest command's. */
+static void
+be_timer_arm(struct backend *b, unsigned int ms)
+{
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (b->timer != NULL)
+		evtimer_add(b->timer, &tv);
+}
+
+static void
+be_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend	*b = arg;
+
+	if (b->state == BE_READY && b->queue == NULL)
+		return;
+	be_fail(b, "%s timed out", b->state == BE_READY ? "command" :
+	    be_state_names[b->state]);
+}
+
+void
+backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
+    backend_done_cb *done, void *arg)
+{
+	struct be_cmd		*c;
+	struct backend_result	 res = { BACKEND_FAILED, NULL,
+	    "backend not connected", 0 };
+
+	if (b->state == BE_CLOSED || (c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->text = evbuffer_new()) == NULL) {
+		if (b->state != BE_CLOSED)
+			free(c);
+		if (done != NULL)
+			done(b, &res, arg);
+		return;
+	}
+	snprintf(c->tag, sizeof(c->tag), "%c%u",
+	    b->side == BACKEND_LEGACY ? 'L' : 'N', b->next_tag++);
+	evbuffer_add(c->text, command, strlen(command));
+	c->data = data;
+	c->done = done;
+	c->arg = arg;
+	*b->queue_tail = c;
+	b->queue_tail = &c->next;
+	be_send_next(b);
+}
+
+/* Commands are sent one after another: IMAP allows pipelining, but a
+ * command that depends on the previous one's outcome (LOGIN, SELECT) must
+ * not overtake it, and one in flight keeps the untagged routing exact. */
+static void
+be_send_next(struct backend *b)
+{
+	struct be_cmd	*c = b->queue;
+	struct evbuffer	*out;
+
+	if (c == NULL || c->sent || b->bev == NULL ||
+	    (b->state != BE_READY && b->state != BE_LOGIN &&
+	    b->state != BE_GREETING))
+		return;
+	out = bufferevent_get_output(b->bev);
+	evbuffer_add_printf(out, "%s ", c->tag);
+	evbuffer_add_buffer(out, c->text);
+	evbuffer_add(out, "\r\n", 2);
+	c->sent = 1;
+	be_timer_arm(b, b->srv->conf->command_timeout_ms);
+}
+
+/*
+ * Responses.
+ */
+
+static void
+be_caps_set(struct backend *b, const struct imap_arg *args, size_t n)
+{
+	const char	*atom;
+	size_t		 i;
+
+	be_caps_clear(b);
+	if ((b->caps = calloc(n + 1, sizeof(*b->caps))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		if (imap_arg_get_atom(&args[i], &atom) &&
+		    (b->caps[b->ncaps] = strdup(atom)) != NULL)
+			b->ncaps++;
+}
+
+static void
+be_untagged(struct backend *b, const struct imap_response *r)
+{
+	struct be_cmd	*c = b->queue;
+
+	if (imap_response_is(r, "CAPABILITY"))
+		be_caps_set(b, r->args, r->nargs);
+	else if (r->code != NULL && strcasecmp(r->code, "CAPABILITY") == 0)
+		be_caps_set(b, r->code_args, r->ncode_args);
+	if (r->status == IMAP_STATUS_BYE) {
+		be_fail(b, "server said BYE: %s", r->text ? r->text : "");
+		return;
+	}
+	if (c != NULL && c->sent && c->data != NULL)
+		c->data(b, r, c->arg);
+}
+
+static void
+be_tagged(struct backend *b, const struct imap_response *r)
+{
+	struct be_cmd		*c = b->queue;
+	struct backend_result	 res;
+
+	if (c == NULL || !c->sent || strcmp(r->tag, c->tag) != 0) {
+		be_fail(b, "unexpected tagged response %s", r->tag);
+		return;
+	}
+	if (r->code != NULL && strcasecmp(r->code, "CAPABILITY") == 0)
+		be_caps_set(b, r->code_args, r->ncode_args);
+	b->queue = c->next;
+	if (b->queue == NULL)
+		b->queue_tail = &b->queue;
+	memset(&res, 0, sizeof(res));
+	res.status = r->status == IMAP_STATUS_OK ? BACKEND_OK :
+	    r->status == IMAP_STATUS_NO ? BACKEND_NO : BACKEND_BAD;
+	res.code = r->code;
+	res.text = r->text != NULL ? r->text : "";
+	if (c->done != NULL)
+		c->done(b, &res, c->arg);
+	be_cmd_free(c);
+}
+
+static void	 be_greeting(struct backend *, const struct imap_response *);
+static void	 be_event(struct bufferevent *, short, void *);
+
+static void
+be_response(struct backend *b, const struct imap_response *r)
+{
+	if (b->state == BE_GREETING && b->queue == NULL) {
+		be_greeting(b, r);
+		return;
+	}
+	switch (r->type) {
+	case IMAP_RESPONSE_UNTAGGED:
+		be_untagged(b, r);
+		break;
+	case IMAP_RESPONSE_TAGGED:
+		be_tagged(b, r);
+		break;
+	case IMAP_RESPONSE_CONTINUATION:
+		if (b->state == BE_LOGIN && b->queue != NULL && b->queue->sent)
+			be_auth_cont(b);
+		else
+			be_fail(b, "unexpected continuation request");
+		break;
+	}
+}
+
+static void
+be_read(struct bufferevent *bev, void *arg)
+{
+	struct backend		*b = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	const struct imap_response *r;
+
+	be_ref(b);
+	while (!b->dead && b->bev != NULL) {
+		switch (imap_parser_read_response(b->parser, in, &r)) {
+		case IMAP_PARSE_MORE:
+			goto out;
+		case IMAP_PARSE_ERROR:
+			be_fail(b, "bad response from server: %s",
+			    imap_parser_error(b->parser));
+			goto out;
+		case IMAP_PARSE_DONE:
+			be_response(b, r);
+			if (!b->dead)
+				imap_parser_reset(b->parser);
+			if (!b->dead)
+				be_send_next(b);
+			break;
+		default:
+			be_fail(b, "unexpected literal from server");
+			goto out;
+		}
+	}
+ out:
+	be_unref(b);
+}
+
+/*
+ * Opening.
+ */
+
+static void
+be_check_done(struct backend *b, const struct backend_result *res, void *arg)
+{
+	if (res->status != BACKEND_OK) {
+		/* Office 365: "User is authenticated but not connected". */
+		be_fail(b, "first command after login failed: %s", res->text);
+		return;
+	}
+	be_enter(b, BE_READY);
+	log_sess(LOG_INFO, b->sid, "event=backend-ready backend=%s user=%s",
+	    backend_name(b), b->user);
+	be_opened(b, res);
+}
+
+static void
+be_login_done(struct backend *b, const struct backend_result *res,
+    void *arg)
+{
+	struct backend_result	 r = *res;
+
+	be_secret_clear(b);
+	if (res->status == BACKEND_FAILED)
+		return;			/* be_fail told the opener */
+	if (res->status != BACKEND_OK) {
+		log_sess(LOG_INFO, b->sid, "event=backend-login-refused "
+		    "backend=%s user=%s code=%s reason=\"%s\"",
+		    backend_name(b), b->user, res->code ? res->code : "-",
+		    res->text);
+		r.status = BACKEND_NO;
+		r.auth_failed = 1;
+		be_enter(b, BE_CLOSED);
+		be_close(b);
+		be_opened(b, &r);
+		return;
+	}
+	backend_cmd(b, b->ncaps > 0 ? "NOOP" : "CAPABILITY", NULL,
+	    be_check_done, NULL);
+}
+
+/* A challenge during AUTHENTICATE XOAUTH2 carries the server's error in
+ * JSON; the answer is an empty line, then the tagged NO. */
+static void
+be_auth_cont(struct backend *b)
+{
+	evbuffer_add(bufferevent_get_output(b->bev), "\r\n", 2);
+}
+
+/* Appends base64 of raw to buf (SASL initial responses). */
+static int
+be_base64(struct evbuffer *buf, const void *raw, size_t len)
+{
+	size_t		 cap = 4 * ((len + 2) / 3) + 1;
+	unsigned char	*out;
+	int		 n;
+
+	if ((out = malloc(cap)) == NULL)
+		return -1;
+	n = EVP_EncodeBlock(out, raw, (int)len);
+	evbuffer_add(buf, out, n);
+	OPENSSL_cleanse(out, cap);
+	free(out);
+	return 0;
+}
+
+static void
+be_send_plain(struct backend *b)
+{
+	struct evbuffer	*buf = evbuffer_new();
+	size_t		 ulen = strlen(b->user), plen = strlen(b->password);
+	char		*raw, *cmd;
+
+	/* AUTHENTICATE PLAIN with SASL-IR: "\0user\0password", base64. */
+	raw = malloc(ulen + plen + 2);
+	cmd = NULL;
+	if (buf != NULL && raw != NULL) {
+		raw[0] = '\0';
+		memcpy(raw + 1, b->user, ulen);
+		raw[ulen + 1] = '\0';
+		memcpy(raw + ulen + 2, b->password, plen);
+		evbuffer_add(buf, "AUTHENTICATE PLAIN ", 19);
+		be_base64(buf, raw, ulen + plen + 2);
+		evbuffer_add(buf, "", 1);
+		cmd = (char *)evbuffer_pullup(buf, -1);
+		OPENSSL_cleanse(raw, ulen + plen + 2);
+	}
+	if (cmd == NULL)
+		be_fail(b, "out of memory");
+	else
+		backend_cmd(b, cmd, NULL, be_login_done, NULL);
+	free(raw);
+	if (buf != NULL) {
+		size_t	 len = evbuffer_get_length(buf);
+
+		if (len > 0)
+			OPENSSL_cleanse(evbuffer_pullup(buf, len), len);
+		evbuffer_free(buf);
+	}
+}
+
+static void
+be_token(const char *token, const char *error, void *arg)
+{
+	struct backend	*b = arg;
+	struct evbuffer	*buf, *raw;
+	size_t		 len;
+
+	b->token_req = 0;
+	if (token == NULL) {
+		be_fail(b, "cannot get an access token: %s", error);
+		return;
+	}
+	buf = evbuffer_new();
+	raw = evbuffer_new();
+	evbuffer_add_printf(raw, "user=%s\001auth=Bearer %s\001\001", b->user,
+	    token);
+	evbuffer_add(buf, "AUTHENTICATE XOAUTH2 ", 21);
+	len = evbuffer_get_length(raw);
+	be_base64(buf, evbuffer_pullup(raw, len), len);
+	evbuffer_add(buf, "", 1);
+	backend_cmd(b, (char *)evbuffer_pullup(buf, -1), NULL, be_login_done,
+	    NULL);
+	OPENSSL_cleanse(evbuffer_pullup(raw, len), len);
+	len = evbuffer_get_length(buf);
+	OPENSSL_cleanse(evbuffer_pullup(buf, len), len);
+	evbuffer_free(raw);
+	evbuffer_free(buf);
+}
+
+static void
+be_login(struct backend *b)
+{
+	be_enter(b, BE_LOGIN);
+	if (b->conf->auth == BACKEND_AUTH_XOAUTH2) {
+		b->token_req = token_get(b->srv->tokens, b->user, be_token, b);
+		return;
+	}
+	be_send_plain(b);
+}
+
+static void
+be_capa_done(struct backend *b, const struct backend_result *res, void *arg)
+{
+	if (res->status == BACKEND_FAILED)
+		return;
+	be_login(b);
+}
+
+static void
+be_starttls_done(struct backend *b, const struct backend_result *res,
+    void *arg)
+{
+	struct bufferevent	*tls;
+	char			 err[256];
+
+	if (res->status == BACKEND_FAILED)
+		return;
+	if (res->status != BACKEND_OK) {
+		be_fail(b, "STARTTLS refused: %s", res->text);
+		return;
+	}
+	tls = conn_starttls(b->bev, b->srv->backend_tls[b->side],
+	    b->conf->imap.host, err, sizeof(err));
+	if (tls == NULL) {
+		be_fail(b, "%s", err);
+		return;
+	}
+	b->bev = tls;	/* the filter owns the plain bufferevent now */
+	be_caps_clear(b);
+	be_enter(b, BE_HANDSHAKE);
+	bufferevent_setcb(b->bev, be_read, NULL, be_event, b);
+	bufferevent_enable(b->bev, EV_READ);
+}
+
+static void
+be_greeting(struct backend *b, const struct imap_response *r)
+{
+	if (r->type != IMAP_RESPONSE_UNTAGGED ||
+	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH)) {
+		be_fail(b, "bad greeting: %s", r->text ? r->text : "");
+		return;
+	}
+	if (r->status == IMAP_STATUS_PREAUTH) {
+		be_fail(b, "server greeted with PREAUTH, refusing");
+		return;
+	}
+	if (r->code != NULL && strcasecmp(r->code, "CAPABILITY") == 0)
+		be_caps_set(b, r->code_args, r->ncode_args);
+	if (b->conf->imap.tls == TLSMODE_STARTTLS) {
+		backend_cmd(b, "STARTTLS", NULL, be_starttls_done, NULL);
+		return;
+	}
+	if (b->ncaps == 0)
+		backend_cmd(b, "CAPABILITY", NULL, be_capa_done, NULL);
+	else
+		be_login(b);
+}
+
+static void
+be_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct backend	*b = arg;
+	char		 err[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (b->state == BE_HANDSHAKE) {
+			/* Capabilities seen before TLS are not to be trusted. */
+			be_enter(b, BE_LOGIN);
+			backend_cmd(b, "CAPABILITY", NULL, be_capa_done, NULL);
+			return;
+		}
+		be_enter(b, BE_GREETING);
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	be_fail(b, "%s", conn_error(bev, what, err, sizeof(err)));
+}
+
+void
+backend_open(struct backend *b, const char *login, const char *password,
+    backend_done_cb *cb, void *arg)
+{
+	const struct endpoint_conf *ep = &b->conf->imap;
+	char			 err[256];
+
+	b->open_cb = cb;
+	b->open_arg = arg;
+	if ((b->user = config_expand_username(b->conf->username, login)) ==
+	    NULL || (password != NULL &&
+	    (b->password = strdup(password)) == NULL)) {
+		be_fail(b, "out of memory");
+		return;
+	}
+	b->timer = evtimer_new(b->srv->base, be_timeout, b);
+	be_enter(b, BE_CONNECTING);
+	b->bev = conn_connect(b->srv->base, b->srv->dns,
+	    b->srv->backend_tls[b->side], ep->host, ep->port,
+	    ep->tls == TLSMODE_TLS, err, sizeof(err));
+	if (b->bev == NULL) {
+		be_fail(b, "%s", err);
+		return;
+	}
+	bufferevent_setcb(b->bev, be_read, NULL, be_event, b);
+	bufferevent_enable(b->bev, EV_READ);
+	be_timer_arm(b, b->srv->conf->connect_timeout_ms);
+}

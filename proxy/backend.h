@@ -1,0 +1,63 @@
+/*
+ * A connection to one backend IMAP server, as a tagged command queue.
+ *
+ * backend_open() connects, reads the greeting, upgrades with STARTTLS where
+ * configured, learns the capabilities, logs in (AUTHENTICATE PLAIN with an
+ * initial response, LOGIN with literals, or AUTHENTICATE XOAUTH2 with a
+ * token) and sends one cheap command, because Office 365 can accept a login
+ * and fail the next command with "User is authenticated but not connected".
+ * Then commands are queued with backend_cmd(); each gets the untagged
+ * responses that arrive while it is the oldest in flight and, once, its
+ * tagged completion.  The owner frees the backend; pending callbacks are
+ * dropped, never called, after backend_free().
+ */
+#ifndef PROXY_BACKEND_H
+#define PROXY_BACKEND_H
+
+#include "conf/config.h"
+
+struct backend;
+struct server;
+struct imap_response;
+
+enum backend_status {
+	BACKEND_OK,
+	BACKEND_NO,
+	BACKEND_BAD,
+	BACKEND_FAILED,		/* no answer: connection lost, timeout */
+};
+
+/* The tagged completion of a command (or the outcome of backend_open). */
+struct backend_result {
+	enum backend_status	 status;
+	const char		*code;	/* response code name or NULL */
+	const char		*text;	/* server text, or our reason */
+	int			 auth_failed;	/* open: credentials refused */
+};
+
+typedef void	 backend_done_cb(struct backend *, const struct backend_result *,
+		    void *arg);
+typedef void	 backend_data_cb(struct backend *, const struct imap_response *,
+		    void *arg);
+
+struct backend	*backend_new(struct server *, enum backend_side,
+		    const char *sid);
+void		 backend_free(struct backend **);
+
+/* password is NULL for xoauth2 backends (the token comes from the cache). */
+void		 backend_open(struct backend *, const char *login,
+		    const char *password, backend_done_cb *, void *arg);
+
+/*
+ * Queues "TAG <command>\r\n".  The command text must be complete IMAP
+ * syntax; build it with imap_write.  data may be NULL.
+ */
+void		 backend_cmd(struct backend *, const char *command,
+		    backend_data_cb *data, backend_done_cb *done, void *arg);
+
+int		 backend_ready(const struct backend *);
+int		 backend_has_cap(const struct backend *, const char *);
+enum backend_side backend_side(const struct backend *);
+const char	*backend_name(const struct backend *);	/* "legacy"/"new" */
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * Commands of the not-authenticated state: STARTTLS, LOGIN, AUTHENTICATE,
+ * and the login itself — both backends opened in parallel, the legacy
+ * login deciding whether the password is right, then the folder tree.
+ *
+ * What the client hears never says which backend failed or why: a wrong
+ * password is "NO [AUTHENTICATIONFAILED]", anything else that keeps us
+ * from serving is "NO [UNAVAILABLE]".  The log says the rest.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/imap_parser.h"
+#include "proxy/auth.h"
+#include "proxy/backend.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+#include "proxy/session_impl.h"
+
+#define LOGIN_MAX_USER	256
+#define LOGIN_MAX_PASS	1024
+
+struct login {
+	struct backend_result	 res[BACKEND_COUNT];
+	char			 why[BACKEND_COUNT][160];
+	int			 done[BACKEND_COUNT];
+};
+
+static int
+sess_plaintext_ok(const struct imap_session *s)
+{
+	return s->tls || s->lc->allow_plaintext_auth;
+}
+
+void
+cmd_starttls(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	if (nargs != 0) {
+		sess_done(s, "BAD STARTTLS takes no arguments");
+		return;
+	}
+	if (s->tls) {
+		sess_done(s, "BAD TLS is already active");
+		return;
+	}
+	sess_starttls(s);
+}
+
+static void	 login_start(struct imap_session *);
+
+static void
+login_finish(struct imap_session *s)
+{
+	struct login	*l = s->login;
+	int		 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (!l->done[side])
+			return;
+	credentials_clear(&s->cred);
+	if (l->res[BACKEND_LEGACY].auth_failed) {
+		log_sess(LOG_INFO, s->sid, "event=auth-failed user=%s ip=%s",
+		    s->user, s->peer);
+		goto fail_auth;
+	}
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		if (l->res[side].status != BACKEND_OK) {
+			log_sess(LOG_WARNING, s->sid, "event=login-unavailable "
+			    "user=%s backend=%s reason=\"%s\"", s->user,
+			    config_side_name(side), l->why[side]);
+			goto fail_unavailable;
+		}
+	}
+	free(s->login);
+	s->login = NULL;
+	sess_login_folders(s);
+	return;
+
+ fail_auth:
+	sess_login_reset(s);
+	sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication failed.");
+	return;
+ fail_unavailable:
+	sess_login_reset(s);
+	sess_done(s, "NO [UNAVAILABLE] The mail service is temporarily "
+	    "unavailable, try again later.");
+}
+
+void
+sess_login_reset(struct imap_session *s)
+{
+	int	 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		backend_free(&s->be[side]);
+	free(s->login);
+	s->login = NULL;
+	free(s->user);
+	s->user = NULL;
+	credentials_clear(&s->cred);
+	sess_enter(s, SESS_NOTAUTH);
+}
+
+static void
+login_opened(struct backend *b, const struct backend_result *res, void *arg)
+{
+	struct imap_session	*s = arg;
+	struct login		*l = s->login;
+	enum backend_side	 side = backend_side(b);
+
+	l->res[side] = *res;
+	snprintf(l->why[side], sizeof(l->why[side]), "%s",
+	    res->text ? res->text : "");
+	l->res[side].text = l->why[side];
+	l->res[side].code = NULL;
+	l->done[side] = 1;
+	sess_hold(s);
+	login_finish(s);
+	sess_release(s);
+}
+
+static void
+login_start(struct imap_session *s)
+{
+	const char	*pass;
+	int		 side;
+
+	if ((s->login = calloc(1, sizeof(struct login))) == NULL ||
+	    (s->user = strdup(s->cred.user)) == NULL) {
+		sess_close(s, "out of memory");
+		return;
+	}
+	sess_enter(s, SESS_AUTHENTICATING);
+	log_sess(LOG_INFO, s->sid, "event=login user=%s ip=%s", s->user,
+	    s->peer);
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if ((s->be[side] = backend_new(s->srv, side, s->sid)) == NULL) {
+			sess_close(s, "out of memory");
+			return;
+		}
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		pass = s->srv->conf->backend[side].auth ==
+		    BACKEND_AUTH_XOAUTH2 ? NULL : s->cred.password;
+		backend_open(s->be[side], s->user, pass, login_opened, s);
+	}
+}
+
+/* Credentials the backends could never carry are refused up front. */
+static int
+login_credentials_ok(const struct credentials *c)
+{
+	size_t	 ulen = strlen(c->user);
+
+	return ulen > 0 && ulen <= LOGIN_MAX_USER &&
+	    c->passlen > 0 && c->passlen <= LOGIN_MAX_PASS &&
+	    memchr(c->password, '\0', c->passlen) == NULL &&
+	    strpbrk(c->user, "\r\n") == NULL;
+}
+
+static void
+login_with_auth(struct imap_session *s)
+{
+	if (!auth_take(s->auth, &s->cred) || !login_credentials_ok(&s->cred)) {
+		credentials_clear(&s->cred);
+		sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication "
+		    "failed.");
+		return;
+	}
+	login_start(s);
+}
+
+void
+cmd_login(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	const char	*user, *pass;
+	size_t		 passlen;
+
+	if (!sess_plaintext_ok(s)) {
+		sess_done(s, "NO [PRIVACYREQUIRED] Use STARTTLS first.");
+		return;
+	}
+	if (nargs != 2 || !imap_arg_get_astring(&args[0], &user) ||
+	    !imap_arg_get_astring_len(&args[1], &pass, &passlen)) {
+		sess_done(s, "BAD LOGIN needs a user name and a password");
+		return;
+	}
+	if (s->auth == NULL && (s->auth = auth_new()) == NULL) {
+		sess_done(s, "NO [UNAVAILABLE] Out of memory");
+		return;
+	}
+	if (auth_login(s->auth, user, pass, passlen) != AUTH_DONE) {
+		sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication "
+		    "failed.");
+		return;
+	}
+	login_with_auth(s);
+}
+
+static void
+auth_result(struct imap_session *s, enum auth_result r)
+{
+	switch (r) {
+	case AUTH_CONTINUE:
+		s->inmode = IN_AUTH_LINE;
+		sess_printf(s, "+ %s\r\n", auth_challenge(s->auth));
+		break;
+	case AUTH_DONE:
+		s->inmode = IN_COMMAND;
+		login_with_auth(s);
+		break;
+	case AUTH_CANCELLED:
+		s->inmode = IN_COMMAND;
+		sess_done(s, "BAD AUTHENTICATE cancelled");
+		break;
+	case AUTH_FAILED:
+		s->inmode = IN_COMMAND;
+		log_sess(LOG_INFO, s->sid, "event=auth-failed ip=%s "
+		    "reason=\"%s\"", s->peer, auth_error(s->auth));
+		sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication "
+		    "failed.");
+		break;
+	}
+}
+
+void
+cmd_authenticate(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	const char	*mech, *ir = NULL;
+
+	if (!sess_plaintext_ok(s)) {
+		sess_done(s, "NO [PRIVACYREQUIRED] Use STARTTLS first.");
+		return;
+	}
+	if (nargs < 1 || nargs > 2 || !imap_arg_get_atom(&args[0], &mech) ||
+	    (nargs == 2 && !imap_arg_get_atom(&args[1], &ir))) {
+		sess_done(s, "BAD AUTHENTICATE needs a mechanism");
+		return;
+	}
+	if (!auth_mechanism_known(mech)) {
+		sess_done(s, "NO Unsupported authentication mechanism");
+		return;
+	}
+	if (s->auth == NULL && (s->auth = auth_new()) == NULL) {
+		sess_done(s, "NO [UNAVAILABLE] Out of memory");
+		return;
+	}
+	auth_result(s, auth_start(s->auth, mech, ir));
+}
+
+/* One line of an AUTHENTICATE exchange (never logged: it is a secret). */
+void
+sess_auth_step(struct imap_session *s, const char *line)
+{
+	auth_result(s, auth_step(s->auth, line));
+}

@@ -1,0 +1,111 @@
+/*
+ * Outgoing connections to backends: resolve (evdns, never blocking), connect,
+ * and either start TLS at once or later (STARTTLS), verifying the chain and
+ * the host name.  One deadline covers resolve + connect + handshake +
+ * greeting; the caller arms it with conn_deadline().
+ */
+#include <string.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "proxy/conn.h"
+#include "proxy/tls.h"
+
+struct bufferevent *
+conn_connect(struct event_base *base, struct evdns_base *dns, SSL_CTX *ctx,
+    const char *host, int port, int tls_now, char *err, size_t errlen)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl = NULL;
+
+	if (tls_now) {
+		if ((ssl = tls_client_ssl(ctx, host)) == NULL) {
+			tls_last_error(err, errlen);
+			return NULL;
+		}
+		bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	} else
+		bev = bufferevent_socket_new(base, -1,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		if (ssl != NULL)
+			SSL_free(ssl);
+		snprintf(err, errlen, "cannot create a connection");
+		return NULL;
+	}
+	if (bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC, host,
+	    port) == -1) {
+		snprintf(err, errlen, "connect: %s", evutil_gai_strerror(
+		    bufferevent_socket_get_dns_error(bev)));
+		bufferevent_free(bev);
+		return NULL;
+	}
+	return bev;
+}
+
+struct bufferevent *
+conn_starttls(struct bufferevent *plain, SSL_CTX *ctx, const char *host,
+    char *err, size_t errlen)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if ((ssl = tls_client_ssl(ctx, host)) == NULL) {
+		tls_last_error(err, errlen);
+		return NULL;
+	}
+	bev = bufferevent_openssl_filter_new(bufferevent_get_base(plain),
+	    plain, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		snprintf(err, errlen, "cannot start TLS");
+	}
+	return bev;
+}
+
+/*
+ * Why an event on a connection failed, in words fit for a log line: the
+ * certificate verification result first (the case operators must see),
+ * then OpenSSL's error queue, then DNS, then errno.
+ */
+const char *
+conn_error(struct bufferevent *bev, short what, char *buf, size_t len)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	const char	*verr;
+	unsigned long	 e;
+	int		 dnserr;
+
+	if (ssl != NULL && (verr = tls_verify_error(ssl)) != NULL) {
+		snprintf(buf, len, "certificate verification failed: %s",
+		    verr);
+		return buf;
+	}
+	if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		char	 tmp[200];
+
+		ERR_error_string_n(e, tmp, sizeof(tmp));
+		snprintf(buf, len, "TLS: %s", tmp);
+		return buf;
+	}
+	if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0) {
+		snprintf(buf, len, "resolve: %s", evutil_gai_strerror(dnserr));
+		return buf;
+	}
+	if (what & BEV_EVENT_EOF)
+		snprintf(buf, len, "connection closed by server");
+	else if (what & BEV_EVENT_TIMEOUT)
+		snprintf(buf, len, "timed out");
+	else
+		snprintf(buf, len, "%s", evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+	return buf;
+}

@@ -1,0 +1,32 @@
+/*
+ * Outgoing TCP + TLS connections for backends and SMTP upstreams.
+ */
+#ifndef PROXY_CONN_H
+#define PROXY_CONN_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+struct bufferevent;
+struct event_base;
+struct evdns_base;
+
+/*
+ * Starts resolving and connecting host:port; with tls_now the TLS handshake
+ * follows at once (implicit TLS).  BEV_EVENT_CONNECTED arrives when the
+ * connection (and handshake) is up; NULL with err filled on failure.
+ */
+struct bufferevent	*conn_connect(struct event_base *, struct evdns_base *,
+			    SSL_CTX *, const char *host, int port, int tls_now,
+			    char *err, size_t errlen);
+
+/* Wraps a connected plain bufferevent in TLS (after STARTTLS). */
+struct bufferevent	*conn_starttls(struct bufferevent *, SSL_CTX *,
+			    const char *host, char *err, size_t errlen);
+
+/* A log-worthy reason for an error event on bev. */
+const char		*conn_error(struct bufferevent *, short what,
+			    char *buf, size_t len);
+
+#endif

@@ -1,0 +1,440 @@
+/*
+ * IMAP client sessions: the connection from a mail client to imapmerge.
+ *
+ * A session reads one command at a time (pipelined commands wait in the
+ * input buffer until the one before them is answered, which RFC 9051 §5.5
+ * allows), looks its name up in the command table, checks the state it is
+ * allowed in, and runs its handler.  Handlers that need the backends finish
+ * asynchronously and call sess_done().  The session is freed in exactly one
+ * place, sess_free(), and never from inside a callback that still uses it:
+ * sess_close() only marks it, and the outermost callback frees it.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "protocol/imap_parser.h"
+#include "proxy/auth.h"
+#include "proxy/backend.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/session_impl.h"
+
+#define PREAUTH_TIMEOUT_S	120
+#define AUTH_TIMEOUT_S		(30 * 60 + 60)	/* RFC 9051: >= 30 min */
+#define MAX_BAD_COMMANDS	10
+#define OUTPUT_HIGH_WATER	(256 * 1024)
+
+static const char *const sess_state_names[] = {
+	"not-authenticated", "authenticating", "authenticated", "selected",
+	"logout",
+};
+_Static_assert(sizeof(sess_state_names) / sizeof(sess_state_names[0]) ==
+    SESS_STATE_COUNT, "state name table");
+
+static void	 sess_read(struct bufferevent *, void *);
+static void	 sess_event(struct bufferevent *, short, void *);
+static void	 sess_drained(struct bufferevent *, void *);
+static void	 sess_input(struct imap_session *);
+
+void
+sess_enter(struct imap_session *s, enum sess_state st)
+{
+	log_sess(LOG_DEBUG, s->sid, "state %s -> %s",
+	    sess_state_names[s->state], sess_state_names[st]);
+	s->state = st;
+}
+
+void
+sess_printf(struct imap_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (s->bev == NULL)
+		return;
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
+	va_end(ap);
+}
+
+/* Ends the current command with "tag STATUS text" and reads the next. */
+void
+sess_done(struct imap_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (s->bev != NULL && s->tag != NULL) {
+		struct evbuffer	*out = bufferevent_get_output(s->bev);
+
+		evbuffer_add_printf(out, "%s ", s->tag);
+		va_start(ap, fmt);
+		evbuffer_add_vprintf(out, fmt, ap);
+		va_end(ap);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	free(s->tag);
+	s->tag = NULL;
+	s->busy = 0;
+	if (s->parser != NULL)
+		imap_parser_reset(s->parser);
+	if (!s->closing && s->bev != NULL)
+		sess_input(s);
+}
+
+void
+sess_close(struct imap_session *s, const char *reason)
+{
+	if (s->closing)
+		return;
+	s->closing = 1;
+	log_sess(LOG_INFO, s->sid, "event=disconnect user=%s reason=\"%s\"",
+	    s->user ? s->user : "-", reason);
+}
+
+static void
+sess_free(struct imap_session *s)
+{
+	int	 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		backend_free(&s->be[side]);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	imap_parser_free(&s->parser);
+	auth_free(&s->auth);
+	credentials_clear(&s->cred);
+	sess_folders_free(s);
+	if (s->flush_timer != NULL)
+		event_free(s->flush_timer);
+	free(s->tag);
+	free(s->user);
+	free(s);
+}
+
+/*
+ * Every libevent callback into a session goes through sess_hold/release so
+ * that a session closed in the middle is freed once, at the end.
+ */
+void
+sess_hold(struct imap_session *s)
+{
+	s->refs++;
+}
+
+#define FLUSH_POLL_MS		10
+#define FLUSH_TRIES		500	/* 5 s for a client that does not read */
+
+/* Bytes not yet handed to the kernel, TLS filter layers included. */
+static size_t
+sess_pending(struct imap_session *s)
+{
+	struct bufferevent	*b;
+	size_t			 n = 0;
+
+	for (b = s->bev; b != NULL; b = bufferevent_get_underlying(b))
+		n += evbuffer_get_length(bufferevent_get_output(b));
+	return n;
+}
+
+static void
+sess_flush_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	sess_hold(s);
+	if (sess_pending(s) == 0 || ++s->flush_tries >= FLUSH_TRIES)
+		s->flushing = 0;
+	sess_release(s);
+}
+
+int
+sess_release(struct imap_session *s)
+{
+	struct timeval	 tv = { 0, FLUSH_POLL_MS * 1000 };
+
+	if (--s->refs > 0 || !s->closing)
+		return 0;
+	/* Flush what is queued (a tagged OK, a BYE) before the socket goes,
+	 * but give a client that does not read only a few seconds. */
+	if (s->bev != NULL && (s->flushing || sess_pending(s) > 0)) {
+		if (!s->flushing) {
+			s->flushing = 1;
+			bufferevent_disable(s->bev, EV_READ);
+		}
+		if (s->flush_timer == NULL)
+			s->flush_timer = evtimer_new(s->srv->base,
+			    sess_flush_poll, s);
+		if (s->flush_timer != NULL) {
+			evtimer_add(s->flush_timer, &tv);
+			return 0;
+		}
+	}
+	sess_free(s);
+	return 1;
+}
+
+static void
+sess_timeouts(struct imap_session *s)
+{
+	struct timeval	 tv = { s->state == SESS_NOTAUTH ?
+	    PREAUTH_TIMEOUT_S : AUTH_TIMEOUT_S, 0 };
+
+	bufferevent_set_timeouts(s->bev, &tv, NULL);
+}
+
+static void
+sess_peer(struct imap_session *s, const struct sockaddr *sa)
+{
+	char	 host[64] = "?";
+	int	 port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host,
+		    sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(s->peer, sizeof(s->peer), "%s", host);
+	s->peer_port = port;
+}
+
+void
+imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
+    const struct sockaddr *sa, int salen)
+{
+	struct imap_session	*s;
+	SSL			*ssl = NULL;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->parser = sess_parser_new()) == NULL) {
+		log_warnx("session: out of memory");
+		free(s);
+		close(fd);
+		return;
+	}
+	s->srv = srv;
+	s->lc = lc;
+	snprintf(s->sid, sizeof(s->sid), "%lx", ++srv->next_session_id);
+	sess_peer(s, sa);
+	evutil_make_socket_nonblocking(fd);
+	if (lc->tls == TLSMODE_TLS) {
+		if ((ssl = SSL_new(srv->tls)) != NULL)
+			s->bev = bufferevent_openssl_socket_new(srv->base, fd,
+			    ssl, BUFFEREVENT_SSL_ACCEPTING,
+			    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		s->tls = 1;
+	} else
+		s->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (s->bev == NULL) {
+		log_warnx("session: cannot set up the connection");
+		if (ssl != NULL)
+			SSL_free(ssl);
+		close(fd);
+		s->bev = NULL;
+		sess_free(s);
+		return;
+	}
+	log_sess(LOG_INFO, s->sid, "event=connect ip=%s port=%d listener=%s "
+	    "tls=%s", s->peer, s->peer_port, lc->text, s->tls ? "yes" : "no");
+	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	sess_timeouts(s);
+	sess_printf(s, "* OK [CAPABILITY %s] imapmerge ready\r\n",
+	    sess_capabilities(s));
+}
+
+/*
+ * Input.
+ */
+
+static void
+sess_bad_command(struct imap_session *s)
+{
+	if (++s->bad_commands >= MAX_BAD_COMMANDS) {
+		sess_printf(s, "* BYE Too many invalid commands\r\n");
+		sess_close(s, "too many invalid commands");
+	}
+}
+
+static void
+sess_input(struct imap_session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+
+	/* A running command blocks input, except for AUTHENTICATE, which
+	 * waits for exactly the client's next line. */
+	while ((!s->busy || s->inmode == IN_AUTH_LINE) && !s->closing &&
+	    s->bev != NULL) {
+		if (s->inmode == IN_AUTH_LINE) {
+			if (sess_auth_line(s, in) == 0)
+				return;
+			continue;
+		}
+		if (sess_parse_command(s, in) == 0)
+			return;
+	}
+	/* Backpressure: a client that does not read its answers stalls. */
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+	    OUTPUT_HIGH_WATER)
+		bufferevent_disable(s->bev, EV_READ);
+}
+
+/* Called by the parser glue with a complete command. */
+void
+sess_dispatch(struct imap_session *s, const char *tag, const char *name,
+    const struct imap_arg *args, size_t nargs)
+{
+	const struct imap_command_def	*def;
+
+	if ((s->tag = strdup(tag)) == NULL) {
+		sess_close(s, "out of memory");
+		return;
+	}
+	s->busy = 1;
+	if ((def = sess_command_find(name)) == NULL) {
+		sess_bad_command(s);
+		sess_done(s, "BAD Unknown command");
+		return;
+	}
+	if (!(def->states & (1u << s->state))) {
+		sess_bad_command(s);
+		sess_done(s, "BAD %s not allowed now", def->name);
+		return;
+	}
+	s->bad_commands = 0;
+	def->fn(s, args, nargs);
+}
+
+/* A syntax error: BAD with the tag when it was a valid one. */
+void
+sess_syntax_error(struct imap_session *s, const char *tag, const char *why)
+{
+	if (tag != NULL)
+		sess_printf(s, "%s BAD %s\r\n", tag, why);
+	else
+		sess_printf(s, "* BAD %s\r\n", why);
+	sess_bad_command(s);
+}
+
+static void
+sess_read(struct bufferevent *bev, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	sess_hold(s);
+	sess_input(s);
+	sess_release(s);
+}
+
+static void
+sess_drained(struct bufferevent *bev, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	sess_hold(s);
+	if (s->closing)
+		;
+	else if (evbuffer_get_length(bufferevent_get_output(bev)) <
+	    OUTPUT_HIGH_WATER / 2)
+		bufferevent_enable(bev, EV_READ);
+	sess_release(s);
+}
+
+static void
+sess_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	sess_hold(s);
+	if (s->flushing) {
+		/* The client is gone or does not read: stop waiting. */
+		s->flushing = 0;
+		evbuffer_drain(bufferevent_get_output(bev),
+		    evbuffer_get_length(bufferevent_get_output(bev)));
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		sess_printf(s, "* BYE Autologout; idle for too long\r\n");
+		sess_close(s, "idle timeout");
+	} else if (what & BEV_EVENT_EOF)
+		sess_close(s, "client closed the connection");
+	else if (what & BEV_EVENT_ERROR)
+		sess_close(s, "connection error");
+	sess_release(s);
+}
+
+/*
+ * STARTTLS: the OK goes out in clear, then the TLS filter takes over.
+ * Whatever the client sent after STARTTLS before the handshake is thrown
+ * away (the CVE-2011-0411 class of injection).
+ */
+void
+sess_starttls(struct imap_session *s)
+{
+	struct bufferevent	*tls;
+	SSL			*ssl;
+
+	evbuffer_drain(bufferevent_get_input(s->bev),
+	    evbuffer_get_length(bufferevent_get_input(s->bev)));
+	if ((ssl = SSL_new(s->srv->tls)) == NULL) {
+		sess_done(s, "NO [UNAVAILABLE] TLS is not available");
+		return;
+	}
+	sess_done_quiet(s, "OK Begin TLS negotiation now");
+	tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		sess_close(s, "cannot start TLS");
+		return;
+	}
+	s->bev = tls;
+	s->tls = 1;
+	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	sess_timeouts(s);
+	imap_parser_reset(s->parser);
+	s->busy = 0;
+}
+
+/* Like sess_done but does not read on: STARTTLS changes the stream. */
+void
+sess_done_quiet(struct imap_session *s, const char *text)
+{
+	sess_printf(s, "%s %s\r\n", s->tag, text);
+	free(s->tag);
+	s->tag = NULL;
+}
+
+void
+sess_write_buffer(struct imap_session *s, struct evbuffer *buf)
+{
+	if (s->bev != NULL)
+		evbuffer_add_buffer(bufferevent_get_output(s->bev), buf);
+}
+
+void
+sess_authenticated(struct imap_session *s)
+{
+	sess_enter(s, SESS_AUTH);
+	sess_timeouts(s);
+}

@@ -1,0 +1,134 @@
+/*
+ * The inside of an IMAP client session, shared by session.c (connection,
+ * input, dispatch) and the command handlers (cmd_*.c).  Nothing outside
+ * proxy/ includes this.
+ */
+#ifndef PROXY_SESSION_IMPL_H
+#define PROXY_SESSION_IMPL_H
+
+#include <stddef.h>
+
+#include "conf/config.h"
+#include "proxy/auth.h"
+
+struct bufferevent;
+struct event;
+struct evbuffer;
+struct imap_arg;
+struct imap_parser;
+struct backend;
+struct folders;
+struct state;
+struct server;
+struct listen_conf;
+
+enum sess_state {
+	SESS_NOTAUTH,
+	SESS_AUTHENTICATING,	/* credentials in, backends logging in */
+	SESS_AUTH,
+	SESS_SELECTED,
+	SESS_LOGOUT,
+	SESS_STATE_COUNT
+};
+
+enum sess_input {
+	IN_COMMAND,
+	IN_AUTH_LINE,		/* AUTHENTICATE: next line is SASL data */
+};
+
+struct imap_session {
+	char			 sid[20];
+	struct server		*srv;
+	const struct listen_conf *lc;
+	struct bufferevent	*bev;
+	struct imap_parser	*parser;
+	char			 peer[64];
+	int			 peer_port;
+	int			 tls;
+	enum sess_state		 state;
+	enum sess_input		 inmode;
+	int			 busy;		/* a command is running */
+	int			 closing;
+	int			 flushing;	/* closing, output left */
+	int			 flush_tries;
+	struct event		*flush_timer;
+	int			 refs;
+	unsigned int		 bad_commands;
+	char			*tag;		/* of the running command */
+
+	struct auth		*auth;
+	struct credentials	 cred;
+	char			*user;		/* login name, once known */
+	struct backend		*be[BACKEND_COUNT];
+	int			 be_pending;	/* opens/commands outstanding */
+	struct folders		*folders;
+	struct state		*store;		/* the user's state, once in */
+	void			*login;		/* login progress, cmd_auth.c */
+};
+
+/* Command table entry: allowed states are bits (1 << SESS_*). */
+struct imap_command_def {
+	const char	*name;
+	void		(*fn)(struct imap_session *, const struct imap_arg *,
+			    size_t);
+	unsigned int	 states;
+};
+
+#define ST_NOTAUTH	(1u << SESS_NOTAUTH)
+#define ST_AUTH		(1u << SESS_AUTH)
+#define ST_SELECTED	(1u << SESS_SELECTED)
+#define ST_ANY		(ST_NOTAUTH | ST_AUTH | ST_SELECTED)
+#define ST_LOGGEDIN	(ST_AUTH | ST_SELECTED)
+
+/* session.c */
+void		 sess_enter(struct imap_session *, enum sess_state);
+void		 sess_printf(struct imap_session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 sess_done(struct imap_session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 sess_done_quiet(struct imap_session *, const char *);
+void		 sess_close(struct imap_session *, const char *);
+void		 sess_hold(struct imap_session *);
+int		 sess_release(struct imap_session *);
+void		 sess_dispatch(struct imap_session *, const char *tag,
+		    const char *name, const struct imap_arg *, size_t);
+void		 sess_syntax_error(struct imap_session *, const char *tag,
+		    const char *why);
+void		 sess_starttls(struct imap_session *);
+void		 sess_authenticated(struct imap_session *);
+void		 sess_write_buffer(struct imap_session *, struct evbuffer *);
+
+/* session_parse.c: the only place that knows the parser's API */
+struct imap_parser *sess_parser_new(void);
+void		 sess_parser_relax(struct imap_session *);
+int		 sess_parse_command(struct imap_session *, struct evbuffer *);
+int		 sess_auth_line(struct imap_session *, struct evbuffer *);
+
+/* cmd_table.c */
+const struct imap_command_def *sess_command_find(const char *);
+const char	*sess_capabilities(const struct imap_session *);
+
+/* Command handlers (cmd_*.c). */
+#define CMD_FN(name) \
+	void name(struct imap_session *, const struct imap_arg *, size_t)
+CMD_FN(cmd_starttls);
+CMD_FN(cmd_login);
+CMD_FN(cmd_authenticate);
+CMD_FN(cmd_list);
+CMD_FN(cmd_lsub);
+CMD_FN(cmd_create);
+CMD_FN(cmd_delete);
+CMD_FN(cmd_rename);
+CMD_FN(cmd_subscribe);
+CMD_FN(cmd_unsubscribe);
+#undef CMD_FN
+
+/* cmd_auth.c */
+void		 sess_auth_step(struct imap_session *, const char *);
+void		 sess_login_reset(struct imap_session *);
+
+/* cmd_folders.c */
+void		 sess_login_folders(struct imap_session *);
+void		 sess_folders_free(struct imap_session *);
+
+#endif
