@@ -88,3 +88,21 @@ def tls_context(ca):
     ctx = ssl.create_default_context(cafile=ca)
     ctx.check_hostname = True
     return ctx
+
+
+def variant_conf(testbed, name, replace=(), xoauth2=False):
+    """A copy of the test bed's imapmerge config with its own listener
+    ports and some text replaced; returns (path, imap_port, imaps_port)."""
+    import tb
+    ports = {k: testbed.env[k] for k in tb.PORT_NAMES if k in testbed.env}
+    imap, imaps = tb.free_ports(2)
+    ports["IMAPMERGE_IMAP_PORT"], ports["IMAPMERGE_IMAPS_PORT"] = imap, imaps
+    path = tb.write_imapmerge_conf(testbed.dir, ports, name, xoauth2=xoauth2)
+    with open(path) as f:
+        text = f.read()
+    for old, new in replace:
+        assert old in text, old
+        text = text.replace(old, new)
+    with open(path, "w") as f:
+        f.write(text)
+    return path, imap, imaps
