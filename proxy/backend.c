@@ -322,15 +322,15 @@ void
 backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
     backend_done_cb *done, void *arg)
 {
-	struct be_cmd		*c;
+	struct be_cmd		*c = NULL;
 	struct backend_result	 res = { BACKEND_FAILED, NULL,
 	    "backend not connected", 0 };
 
-	if (b->state == BE_CLOSED || (c = calloc(1, sizeof(*c))) == NULL ||
+	if (b->state == BE_CLOSED || b->dead ||
+	    (c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->text = evbuffer_new()) == NULL) {
-		if (b->state != BE_CLOSED)
-			free(c);
-		if (done != NULL)
+		free(c);
+		if (done != NULL && !b->dead)
 			done(b, &res, arg);
 		return;
 	}

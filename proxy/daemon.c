@@ -159,6 +159,7 @@ daemon_teardown(struct server *srv)
 	int	 side;
 
 	listen_stop(srv);
+	imap_sessions_free_all(srv);
 	token_cache_free(&srv->tokens);
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (srv->backend_tls[side] != NULL)

@@ -12,6 +12,7 @@
 
 struct event_base;
 struct evdns_base;
+struct imap_session;
 struct listener;
 struct token_cache;
 
@@ -23,11 +24,15 @@ struct server {
 	SSL_CTX			*backend_tls[BACKEND_COUNT];
 	struct token_cache	*tokens;		/* xoauth2 only */
 	struct listener		*listeners;
+	struct imap_session	*sessions;		/* all, for shutdown */
 	unsigned long		 next_session_id;
 };
 
 /* Binds every configured listener; -1 after logging why. */
 int		 listen_start(struct server *);
 void		 listen_stop(struct server *);
+
+/* Closes every client session at once (shutdown). */
+void		 imap_sessions_free_all(struct server *);
 
 #endif

@@ -90,6 +90,10 @@ sess_done(struct imap_session *s, const char *fmt, ...)
 	s->busy = 0;
 	if (s->parser != NULL)
 		imap_parser_reset(s->parser);
+	if (s->bad_commands >= MAX_BAD_COMMANDS) {
+		sess_printf(s, "* BYE Too many invalid commands\r\n");
+		sess_close(s, "too many invalid commands");
+	}
 	if (!s->closing && s->bev != NULL)
 		sess_input(s);
 }
@@ -109,6 +113,10 @@ sess_free(struct imap_session *s)
 {
 	int	 side;
 
+	if (s->prevp != NULL) {
+		if ((*s->prevp = s->next) != NULL)
+			s->next->prevp = s->prevp;
+	}
 	for (side = 0; side < BACKEND_COUNT; side++)
 		backend_free(&s->be[side]);
 	if (s->bev != NULL)
@@ -233,6 +241,10 @@ imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 	}
 	s->srv = srv;
 	s->lc = lc;
+	if ((s->next = srv->sessions) != NULL)
+		s->next->prevp = &s->next;
+	srv->sessions = s;
+	s->prevp = &srv->sessions;
 	snprintf(s->sid, sizeof(s->sid), "%lx", ++srv->next_session_id);
 	sess_peer(s, sa);
 	evutil_make_socket_nonblocking(fd);
@@ -267,13 +279,11 @@ imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
  * Input.
  */
 
+/* Counted here, acted on after the answer went out (sess_done). */
 static void
 sess_bad_command(struct imap_session *s)
 {
-	if (++s->bad_commands >= MAX_BAD_COMMANDS) {
-		sess_printf(s, "* BYE Too many invalid commands\r\n");
-		sess_close(s, "too many invalid commands");
-	}
+	s->bad_commands++;
 }
 
 static void
@@ -333,7 +343,10 @@ sess_syntax_error(struct imap_session *s, const char *tag, const char *why)
 		sess_printf(s, "%s BAD %s\r\n", tag, why);
 	else
 		sess_printf(s, "* BAD %s\r\n", why);
-	sess_bad_command(s);
+	if (++s->bad_commands >= MAX_BAD_COMMANDS) {
+		sess_printf(s, "* BYE Too many invalid commands\r\n");
+		sess_close(s, "too many invalid commands");
+	}
 }
 
 static void
@@ -423,6 +436,13 @@ sess_done_quiet(struct imap_session *s, const char *text)
 	sess_printf(s, "%s %s\r\n", s->tag, text);
 	free(s->tag);
 	s->tag = NULL;
+}
+
+void
+imap_sessions_free_all(struct server *srv)
+{
+	while (srv->sessions != NULL)
+		sess_free(srv->sessions);
 }
 
 void

@@ -37,6 +37,7 @@ enum sess_input {
 };
 
 struct imap_session {
+	struct imap_session	*next, **prevp;	/* srv->sessions */
 	char			 sid[20];
 	struct server		*srv;
 	const struct listen_conf *lc;

@@ -295,8 +295,11 @@ def test_bad_input_before_login(testbed, imapmerge):
     assert lines[10].startswith(b"* BYE")
     s.close()
     assert imapmerge.alive()
-    # 20 x 100 kB went through; the process did not keep them.
-    assert rss_kb(imapmerge.proc.pid) - base < 4096
+    # 20 x 100 kB went through; the process did not keep them.  (Under
+    # AddressSanitizer freed memory sits in its quarantine for a while.)
+    limit = 65536 if "asan" in os.environ.get("IMAPMERGE_BUILD", "") \
+        else 4096
+    assert rss_kb(imapmerge.proc.pid) - base < limit
 
 
 def test_logs_hold_no_secrets(testbed, imapmerge):
