@@ -395,16 +395,18 @@ static void
 mark_children(struct folders *fs)
 {
 	size_t		 i;
-	char		*slash;
-	struct ufolder	*parent;
+	const char	*slash;
+	char		 parent[FOLDER_PATH_MAX];
+	struct ufolder	*p;
 
 	for (i = 0; i < fs->n; i++) {
-		if ((slash = strrchr(fs->f[i].path, '/')) == NULL)
+		if ((slash = strrchr(fs->f[i].path, '/')) == NULL ||
+		    (size_t)(slash - fs->f[i].path) >= sizeof(parent))
 			continue;
-		*slash = '\0';
-		if ((parent = find(fs, fs->f[i].path)) != NULL)
-			parent->has_children = true;
-		*slash = '/';
+		memcpy(parent, fs->f[i].path, slash - fs->f[i].path);
+		parent[slash - fs->f[i].path] = '\0';
+		if ((p = find(fs, parent)) != NULL)
+			p->has_children = true;
 	}
 }
 
