@@ -90,7 +90,7 @@ $(B)/bench/%: tests/bench/%.c $(LIBCORE) $(LIBPROTO)
 unit: $(UNIT_BIN)
 
 deps:
-	@tests/deps build test
+	@tests/deps build test clients
 
 # The whole suite: C unit tests, then pytest against the real test bed.
 check: deps

@@ -1,0 +1,110 @@
+"""Real mail clients list the unified tree through imapmerge: mbsync,
+curl, Perl's Mail::IMAPClient and offlineimap, each with certificate
+verification against the test bed's CA."""
+
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+EXPECTED = ["INBOX", "Archive", "Archive/2019", "Deleted Items", "Drafts",
+            "Junk Email", "Sent Items"]
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, timeout=60, **kw)
+    out = r.stdout.decode("utf-8", "replace")
+    assert r.returncode == 0, out
+    return out
+
+
+def write(path, text, mode=0o600):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def test_curl_lists_folders(testbed, imapmerge, user):
+    out = run(["curl", "-sS", "--cacert", testbed.TESTBED_CA, "-u",
+               f"{user[0]}:{user[1]}",
+               f"imaps://localhost:{imapmerge.imaps_port}/"])
+    for name in EXPECTED:
+        assert f'"/" {name}\r' in out or f'"/" "{name}"\r' in out, out
+
+
+def test_mbsync_lists_folders(testbed, imapmerge, user):
+    d = tempfile.mkdtemp(prefix="mbsync-")
+    rc = os.path.join(d, "rc")
+    write(rc, f"""IMAPAccount merged
+Host localhost
+Port {imapmerge.imaps_port}
+User {user[0]}
+Pass {user[1]}
+SSLType IMAPS
+CertificateFile {testbed.TESTBED_CA}
+AuthMechs PLAIN
+
+IMAPStore far
+Account merged
+
+MaildirStore near
+Path {d}/mail/
+Inbox {d}/mail/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :far:
+Near :near:
+Patterns *
+""")
+    os.makedirs(os.path.join(d, "mail"))
+    out = run(["mbsync", "-c", rc, "-l", "c"])
+    for name in EXPECTED:
+        assert name in out.splitlines(), out
+
+
+def test_mail_imapclient_folders(testbed, imapmerge, user):
+    script = """
+use Mail::IMAPClient;
+my $i = Mail::IMAPClient->new(Server => 'localhost', Port => $ARGV[0],
+    Ssl => [ SSL_ca_file => $ARGV[1], SSL_verifycn_name => 'localhost' ],
+    User => $ARGV[2], Password => $ARGV[3]) or die "login: $@";
+print "$_\\n" for $i->folders;
+$i->logout;
+"""
+    out = run(["perl", "-e", script, str(imapmerge.imaps_port),
+               testbed.TESTBED_CA, user[0], user[1]])
+    assert sorted(out.split("\n")[:-1]) == sorted(EXPECTED), out
+
+
+def test_offlineimap_info(testbed, imapmerge, user):
+    d = tempfile.mkdtemp(prefix="offlineimap-")
+    rc = os.path.join(d, "rc")
+    write(rc, f"""[general]
+accounts = merged
+metadata = {d}/meta
+
+[Account merged]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = {d}/mail
+
+[Repository remote]
+type = IMAP
+remotehost = localhost
+remoteport = {imapmerge.imaps_port}
+remoteuser = {user[0]}
+remotepass = {user[1]}
+ssl = yes
+sslcacertfile = {testbed.TESTBED_CA}
+""")
+    out = run(["offlineimap", "-c", rc, "-o", "-u", "basic", "--info"])
+    remote = out.split("Folderlist:")[1].split("Local repository")[0]
+    assert sorted(remote.split("\n ")[1:]) == sorted(EXPECTED) or \
+        sorted(x.strip() for x in remote.strip().splitlines()) == \
+        sorted(EXPECTED), out
