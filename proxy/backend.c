@@ -44,9 +44,19 @@ static const char *const be_state_names[] = {
 _Static_assert(sizeof(be_state_names) / sizeof(be_state_names[0]) ==
     BE_STATE_COUNT, "state name table");
 
+#define BE_MAX_SEGMENTS	4
+
+/*
+ * A command may have to wait for "+" in the middle: after a synchronising
+ * literal's "{n}", or between AUTHENTICATE and its response when the
+ * server has no SASL-IR.  seglen[] cuts text into the pieces sent one
+ * continuation at a time, each followed by CRLF.
+ */
 struct be_cmd {
 	char			 tag[12];
 	struct evbuffer		*text;		/* without tag */
+	size_t			 seglen[BE_MAX_SEGMENTS];
+	int			 nseg, nextseg;
 	backend_data_cb		*data;
 	backend_done_cb		*done;
 	void			*arg;
@@ -79,7 +89,12 @@ struct backend {
 static void	 be_fail(struct backend *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	 be_send_next(struct backend *);
+static void	 be_send_segment(struct backend *, struct be_cmd *);
+static int	 be_has_segment(const struct backend *);
 static void	 be_login(struct backend *);
+static void	 be_cmd_segments(struct backend *, const char *, size_t,
+		    const size_t *, int, backend_data_cb *, backend_done_cb *,
+		    void *);
 static void	 be_auth_cont(struct backend *);
 
 static void
@@ -322,6 +337,14 @@ void
 backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
     backend_done_cb *done, void *arg)
 {
+	be_cmd_segments(b, command, strlen(command), NULL, 0, data, done, arg);
+}
+
+static void
+be_cmd_segments(struct backend *b, const char *command, size_t len,
+    const size_t *seglen, int nseg, backend_data_cb *data,
+    backend_done_cb *done, void *arg)
+{
 	struct be_cmd		*c = NULL;
 	struct backend_result	 res = { BACKEND_FAILED, NULL,
 	    "backend not connected", 0 };
@@ -336,7 +359,12 @@ backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
 	}
 	snprintf(c->tag, sizeof(c->tag), "%c%u",
 	    b->side == BACKEND_LEGACY ? 'L' : 'N', b->next_tag++);
-	evbuffer_add(c->text, command, strlen(command));
+	evbuffer_add(c->text, command, len);
+	if (nseg > BE_MAX_SEGMENTS)
+		nseg = BE_MAX_SEGMENTS;
+	if (nseg > 0)
+		memcpy(c->seglen, seglen, nseg * sizeof(*seglen));
+	c->nseg = nseg;
 	c->data = data;
 	c->done = done;
 	c->arg = arg;
@@ -360,10 +388,31 @@ be_send_next(struct backend *b)
 		return;
 	out = bufferevent_get_output(b->bev);
 	evbuffer_add_printf(out, "%s ", c->tag);
-	evbuffer_add_buffer(out, c->text);
-	evbuffer_add(out, "\r\n", 2);
 	c->sent = 1;
+	be_send_segment(b, c);
 	be_timer_arm(b, b->srv->conf->command_timeout_ms);
+}
+
+/* The next piece of a command, up to the next wait for "+". */
+static void
+be_send_segment(struct backend *b, struct be_cmd *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(b->bev);
+
+	if (c->nextseg < c->nseg)
+		evbuffer_remove_buffer(c->text, out, c->seglen[c->nextseg++]);
+	else
+		evbuffer_add_buffer(out, c->text);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* Whether the command in flight still has pieces waiting for "+". */
+static int
+be_has_segment(const struct backend *b)
+{
+	const struct be_cmd	*c = b->queue;
+
+	return c != NULL && c->sent && evbuffer_get_length(c->text) > 0;
 }
 
 /*
@@ -445,7 +494,10 @@ be_response(struct backend *b, const struct imap_response *r)
 		be_tagged(b, r);
 		break;
 	case IMAP_RESPONSE_CONTINUATION:
-		if (b->state == BE_LOGIN && b->queue != NULL && b->queue->sent)
+		if (be_has_segment(b))
+			be_send_segment(b, b->queue);
+		else if (b->state == BE_LOGIN && b->queue != NULL &&
+		    b->queue->sent)
 			be_auth_cont(b);
 		else
 			be_fail(b, "unexpected continuation request");
@@ -553,6 +605,44 @@ be_base64(struct evbuffer *buf, const void *raw, size_t len)
 	return 0;
 }
 
+/*
+ * LOGIN user password, for servers that offer no AUTH=PLAIN.  Credentials
+ * always travel as literals (no quoting to get wrong); without LITERAL+
+ * the command waits for "+" after each "{n}".
+ */
+static void
+be_send_login(struct backend *b)
+{
+	struct evbuffer	*buf = evbuffer_new();
+	size_t		 seg[BE_MAX_SEGMENTS], mark = 0, len;
+	int		 nseg = 0, nonsync = backend_has_cap(b, "LITERAL+");
+
+	if (buf == NULL) {
+		be_fail(b, "out of memory");
+		return;
+	}
+	evbuffer_add_printf(buf, "LOGIN {%zu%s}", strlen(b->user),
+	    nonsync ? "+" : "");
+	if (nonsync)
+		evbuffer_add(buf, "\r\n", 2);
+	else {
+		seg[nseg++] = evbuffer_get_length(buf) - mark;
+		mark = evbuffer_get_length(buf);
+	}
+	evbuffer_add_printf(buf, "%s {%zu%s}", b->user, strlen(b->password),
+	    nonsync ? "+" : "");
+	if (nonsync)
+		evbuffer_add(buf, "\r\n", 2);
+	else
+		seg[nseg++] = evbuffer_get_length(buf) - mark;
+	evbuffer_add(buf, b->password, strlen(b->password));
+	len = evbuffer_get_length(buf);
+	be_cmd_segments(b, (char *)evbuffer_pullup(buf, len), len, seg, nseg,
+	    NULL, be_login_done, NULL);
+	OPENSSL_cleanse(evbuffer_pullup(buf, len), len);
+	evbuffer_free(buf);
+}
+
 static void
 be_send_plain(struct backend *b)
 {
@@ -568,16 +658,25 @@ be_send_plain(struct backend *b)
 		memcpy(raw + 1, b->user, ulen);
 		raw[ulen + 1] = '\0';
 		memcpy(raw + ulen + 2, b->password, plen);
-		evbuffer_add(buf, "AUTHENTICATE PLAIN ", 19);
+		/* Without SASL-IR the response waits for the "+". */
+		evbuffer_add(buf, "AUTHENTICATE PLAIN", 18);
+		if (backend_has_cap(b, "SASL-IR"))
+			evbuffer_add(buf, " ", 1);
 		be_base64(buf, raw, ulen + plen + 2);
-		evbuffer_add(buf, "", 1);
 		cmd = (char *)evbuffer_pullup(buf, -1);
 		OPENSSL_cleanse(raw, ulen + plen + 2);
 	}
 	if (cmd == NULL)
 		be_fail(b, "out of memory");
-	else
-		backend_cmd(b, cmd, NULL, be_login_done, NULL);
+	else if (backend_has_cap(b, "SASL-IR"))
+		be_cmd_segments(b, cmd, evbuffer_get_length(buf), NULL, 0, NULL,
+		    be_login_done, NULL);
+	else {
+		size_t	 seg = 18;	/* "AUTHENTICATE PLAIN", then "+" */
+
+		be_cmd_segments(b, cmd, evbuffer_get_length(buf), &seg, 1, NULL,
+		    be_login_done, NULL);
+	}
 	free(raw);
 	if (buf != NULL) {
 		size_t	 len = evbuffer_get_length(buf);
@@ -625,7 +724,12 @@ be_login(struct backend *b)
 		b->token_req = token_get(b->srv->tokens, b->user, be_token, b);
 		return;
 	}
-	be_send_plain(b);
+	if (backend_has_cap(b, "AUTH=PLAIN"))
+		be_send_plain(b);
+	else if (!backend_has_cap(b, "LOGINDISABLED"))
+		be_send_login(b);
+	else
+		be_fail(b, "server offers neither AUTH=PLAIN nor LOGIN");
 }
 
 static void

@@ -260,6 +260,7 @@ protocol submission {{
 }}
 protocol imap {{
   mail_max_userip_connections = 1000
+{imap_extra}
 }}
 namespace inbox {{
   inbox = yes
@@ -299,13 +300,18 @@ def dovecot_conf(tbdir, side, ports):
         mechs = "plain login"
         location = "maildir:~/Maildir"
         sep = "."
+    # The legacy server's extensions are unknown: the test bed gives it
+    # the bare minimum (no SASL-IR, LITERAL+, NAMESPACE, LIST-EXTENDED,
+    # SPECIAL-USE) so that imapmerge must discover, never assume.
+    imap_extra = "  imap_capability = IMAP4rev1 IDLE" if side == "legacy" \
+        else ""
     up = side.upper()
     return DOVECOT_CONF.format(
         side=side, d=d, ca=os.path.join(tbdir, "ca"),
         imap=ports[f"{up}_IMAP_PORT"], imaps=ports[f"{up}_IMAPS_PORT"],
         submission=ports[f"{up}_SUBMISSION_PORT"],
         sink=ports[f"SINK_{up}_PORT"], mechs=mechs, passdbs=passdbs,
-        location=location, sep=sep, mailboxes=boxes)
+        location=location, sep=sep, mailboxes=boxes, imap_extra=imap_extra)
 
 
 def write_passwd(tbdir, side, users):
