@@ -19,16 +19,7 @@
 #include <sqlite3.h>
 
 #include "proxy/state.h"
-
-struct state {
-	sqlite3		*db;
-	int		 depth;		/* open transaction nesting */
-	int		 failed;	/* an inner level rolled back */
-	sqlite3_stmt	*follow_set;
-	sqlite3_stmt	*follow_each;
-	sqlite3_stmt	*meta_set;
-	sqlite3_stmt	*meta_get;
-};
+#include "proxy/state_impl.h"
 
 /* Each entry upgrades the schema from version i to i + 1. */
 static const char *const migrations[] = {
@@ -37,6 +28,40 @@ static const char *const migrations[] = {
 	"CREATE TABLE folder_follow ("
 	"  legacy TEXT PRIMARY KEY,"
 	"  unified TEXT);",
+	/* 1 -> 2: merged mailboxes (view.c, state_mbox.c) */
+	"CREATE TABLE ufolder ("
+	"  id INTEGER PRIMARY KEY,"
+	"  path TEXT NOT NULL UNIQUE,"
+	"  uidvalidity INTEGER NOT NULL,"
+	"  uidnext INTEGER NOT NULL,"
+	"  synced INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE bfolder ("
+	"  ufolder INTEGER NOT NULL REFERENCES ufolder(id) ON DELETE CASCADE,"
+	"  side INTEGER NOT NULL,"
+	"  uidvalidity INTEGER NOT NULL,"
+	"  uidnext INTEGER NOT NULL,"
+	"  highestmodseq INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (ufolder, side)) WITHOUT ROWID;"
+	"CREATE TABLE vmsg ("
+	"  ufolder INTEGER NOT NULL REFERENCES ufolder(id) ON DELETE CASCADE,"
+	"  vuid INTEGER NOT NULL,"
+	"  luid INTEGER NOT NULL DEFAULT 0,"
+	"  nuid INTEGER NOT NULL DEFAULT 0,"
+	"  lflags INTEGER NOT NULL DEFAULT 0,"
+	"  nflags INTEGER NOT NULL DEFAULT 0,"
+	"  keywords TEXT,"
+	"  idate INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  lkey TEXT, lkeyh INTEGER NOT NULL DEFAULT 0,"
+	"  nkey TEXT, nkeyh INTEGER NOT NULL DEFAULT 0,"
+	"  nakey TEXT, nakeyh INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (ufolder, vuid)) WITHOUT ROWID;"
+	"CREATE TABLE tombstone ("
+	"  ufolder INTEGER NOT NULL REFERENCES ufolder(id) ON DELETE CASCADE,"
+	"  keyh INTEGER NOT NULL,"
+	"  key TEXT,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (ufolder, keyh)) WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION	(int)(sizeof(migrations) / sizeof(migrations[0]))
@@ -232,6 +257,7 @@ state_close(struct state **stp)
 	sqlite3_finalize(st->follow_each);
 	sqlite3_finalize(st->meta_set);
 	sqlite3_finalize(st->meta_get);
+	state_mbox_finalize(st);
 	if (st->db != NULL)
 		sqlite3_close(st->db);
 	free(st);

@@ -13,6 +13,7 @@
 #define PROXY_STATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct state;
 
@@ -40,6 +41,66 @@ int		 state_folder_each(struct state *, state_folder_cb *, void *);
 int		 state_meta_set(struct state *, const char *key,
 		    const char *value);
 char		*state_meta_get(struct state *, const char *key);
+
+/*
+ * Merged mailboxes (view.c).  A unified folder has a row with its own
+ * UIDVALIDITY and UIDNEXT, created on first use; each backend side's last
+ * seen UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ; one row per virtual message; and
+ * tombstones by key hash.
+ */
+struct state_folder {
+	int64_t		 id;
+	uint32_t	 uidvalidity;
+	uint32_t	 uidnext;
+	int64_t		 synced;	/* last sync, seconds since 1970 */
+	uint32_t	 side_uidvalidity[2];
+	uint32_t	 side_uidnext[2];
+	uint64_t	 side_modseq[2];
+};
+
+struct state_vmsg {
+	uint32_t	 vuid;
+	uint32_t	 uid[2];
+	uint8_t		 flags[2];
+	uint32_t	 size;
+	uint32_t	 idate;
+	const char	*keywords;
+	const char	*lkey, *nkey, *nakey;
+	uint64_t	 lkeyh, nkeyh, nakeyh;
+};
+
+/* Finds or creates path's row (a new UIDVALIDITY from the clock). */
+int		 state_folder_get(struct state *, const char *path,
+		    struct state_folder *);
+int		 state_folder_uidnext(struct state *, int64_t, uint32_t);
+int		 state_folder_side(struct state *, int64_t, int side,
+		    uint32_t uidvalidity, uint32_t uidnext, uint64_t modseq);
+int		 state_folder_synced(struct state *, int64_t, int64_t when);
+/* Moves a folder's rows to another path (RENAME). */
+int		 state_folder_rename(struct state *, const char *from,
+		    const char *to);
+int		 state_folder_drop(struct state *, const char *path);
+
+typedef int	 state_vmsg_cb(const struct state_vmsg *, void *);
+typedef int	 state_tomb_cb(uint64_t keyh, void *);
+int		 state_vmsg_each(struct state *, int64_t, state_vmsg_cb *,
+		    void *);
+int		 state_vmsg_insert(struct state *, int64_t,
+		    const struct state_vmsg *);
+/* One side's copy changed: uid 0 means it is gone.  Key texts NULL keep
+ * what the row has. */
+int		 state_vmsg_side(struct state *, int64_t, uint32_t vuid,
+		    int side, uint32_t uid, uint8_t flags, const char *key,
+		    uint64_t keyh, const char *akey, uint64_t akeyh);
+/* keywords NULL: unchanged. */
+int		 state_vmsg_flags(struct state *, int64_t, uint32_t vuid,
+		    int side, uint8_t flags, const char *keywords);
+int		 state_vmsg_delete(struct state *, int64_t, uint32_t vuid);
+int		 state_vmsg_side_reset(struct state *, int64_t, int side);
+/* Tombstones every key of the message's row. */
+int		 state_tomb_add(struct state *, int64_t, uint32_t vuid);
+int		 state_tomb_each(struct state *, int64_t, state_tomb_cb *,
+		    void *);
 
 /* Transactions, nestable by count; only the outermost commits. */
 int		 state_begin(struct state *);

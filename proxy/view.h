@@ -1,0 +1,138 @@
+/*
+ * A merged mailbox as plain data (DESIGN §4-5): the virtual messages of
+ * one unified folder, each backed by a copy on the legacy server, on the
+ * new server, or on both; pairing by identity key, virtual UIDs that never
+ * change, the lifecycle of a message as copies appear and vanish, and
+ * tombstones.  No sockets here: mailbox.c feeds what the backends said,
+ * and every change is written through to the user's state store (when the
+ * view has one) inside the caller's transaction.
+ *
+ * Memory is what limits a 100,000-message folder, so a message is a small
+ * fixed struct: keys are kept as 64-bit hashes (their text lives only in
+ * the state store), flags as bits, keywords as an index into a table of
+ * the keyword sets the folder actually uses.
+ */
+#ifndef PROXY_VIEW_H
+#define PROXY_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+
+struct state;
+
+/* System flags as bits; \Recent is never stored. */
+#define VF_SEEN		0x01
+#define VF_ANSWERED	0x02
+#define VF_FLAGGED	0x04
+#define VF_DELETED	0x08
+#define VF_DRAFT	0x10
+
+struct vmsg {
+	uint32_t	 vuid;
+	uint32_t	 uid[BACKEND_COUNT];	/* 0: no copy there */
+	uint32_t	 size;
+	uint32_t	 idate;		/* INTERNALDATE, seconds since 1970 */
+	uint32_t	 modseq;	/* view change that last touched it */
+	uint64_t	 lkey;		/* legacy copy's key (hash), 0: none */
+	uint64_t	 nkey, nakey;	/* new copy's key and alias */
+	uint8_t		 flags[BACKEND_COUNT];
+	uint16_t	 kw;		/* keyword set shown, 0: none */
+	uint8_t		 orphan;	/* sides reset, copy not yet found */
+};
+
+/* One backend message as a sync reads it. */
+struct bmsg {
+	uint32_t	 uid;
+	uint32_t	 size;
+	uint32_t	 idate;
+	uint8_t		 flags;
+	const char	*keywords;	/* "$Forwarded Junk" or NULL */
+	const char	*key;		/* primary key text */
+	const char	*akey;		/* alias key text or NULL */
+	uint64_t	 keyh, akeyh;	/* their hashes (0: none) */
+};
+
+/* Per backend folder: what the last sync saw. */
+struct view_side {
+	uint32_t	 uidvalidity;	/* 0: never synced */
+	uint32_t	 uidnext;
+	uint64_t	 highestmodseq;
+};
+
+struct view;
+
+/* Changes a sync made, for logs and tests. */
+struct view_stats {
+	size_t		 added, paired, hidden, expunged, unpaired, flags;
+};
+
+/* folder_id keys the rows in the store; store may be NULL (tests). */
+struct view	*view_new(struct state *, int64_t folder_id,
+		    uint32_t uidvalidity, uint32_t uidnext);
+void		 view_free(struct view **);
+/* Reads messages and tombstones from the store; -1 on a store error. */
+int		 view_load(struct view *);
+
+uint32_t	 view_uidvalidity(const struct view *);
+uint32_t	 view_uidnext(const struct view *);
+uint32_t	 view_modseq(const struct view *);
+/* Bumped whenever messages leave the view. */
+uint32_t	 view_expunges(const struct view *);
+size_t		 view_count(const struct view *);
+const struct vmsg *view_at(const struct view *, size_t);
+/* By vuid; NULL if the view has no such message. */
+const struct vmsg *view_find(const struct view *, uint32_t vuid);
+/* Index of the first message with vuid >= v (view_count() if none). */
+size_t		 view_lower_bound(const struct view *, uint32_t vuid);
+struct view_side *view_side(struct view *, enum backend_side);
+/* The keyword text of a set index, "" for 0. */
+const char	*view_keywords(const struct view *, uint16_t);
+/* Flags shown: those of the serving copy (new when it has one). */
+uint8_t		 vmsg_flags(const struct vmsg *);
+enum backend_side vmsg_serving(const struct vmsg *);
+const struct view_stats *view_stats(const struct view *);
+void		 view_stats_reset(struct view *);
+
+/*
+ * Messages that appeared on one side, in ascending UID order.  Each pairs
+ * with the oldest unpaired message of the other side that shares a key;
+ * a message whose key is tombstoned is hidden; others get new vuids.  When
+ * the view is empty and both sides arrive together (first build), use
+ * view_build(), which numbers by INTERNALDATE.
+ */
+int		 view_add(struct view *, enum backend_side,
+		    const struct bmsg *, size_t);
+int		 view_build(struct view *, const struct bmsg *legacy, size_t nl,
+		    const struct bmsg *new, size_t nn);
+
+/*
+ * A full scan of one side (UID FETCH 1:* (FLAGS)): begin, report every
+ * UID the server still has with its flags, end.  Copies not reported
+ * vanished: DESIGN §5's lifecycle decides what the client sees.
+ */
+int		 view_scan_begin(struct view *, enum backend_side);
+int		 view_scan_flags(struct view *, enum backend_side, uint32_t uid,
+		    uint8_t flags, const char *keywords);
+int		 view_scan_end(struct view *, enum backend_side);
+
+/* The side's UIDVALIDITY changed: forget its UIDs, keep the vuids; the
+ * caller then view_add()s everything the side has and scans it. */
+int		 view_side_reset(struct view *, enum backend_side);
+
+/* Records a tombstone for a message the user deleted. */
+int		 view_tombstone(struct view *, uint32_t vuid);
+/* Removes a message from the view (after the copies are gone). */
+int		 view_expunge(struct view *, uint32_t vuid);
+
+/* Flag bits from an atom ("\\Seen"); 0 if it is not a system flag. */
+uint8_t		 view_flag_bit(const char *);
+/* "\\Seen \\Flagged" for bits; buf of at least 64 bytes. */
+const char	*view_flag_text(uint8_t, char *buf);
+
+/* Bytes used by the in-memory view, for accounting and benchmarks. */
+size_t		 view_memory(const struct view *);
+
+#endif
