@@ -107,6 +107,7 @@ struct config {
 
 	unsigned int		 connect_timeout_ms;
 	unsigned int		 command_timeout_ms;
+	unsigned int		 poll_interval_ms;	/* IDLE: backend rescan */
 	uint64_t		 max_message_size;
 	enum legacy_writes	 legacy_writes;
 	int			 expunge_recopied;

@@ -152,6 +152,8 @@ static const struct keyword keywords[] = {
 	    TOP(connect_timeout_ms) },
 	{ "command-timeout", KW_TOP, 1, 1, "DURATION", kw_duration,
 	    TOP(command_timeout_ms) },
+	{ "poll-interval", KW_TOP, 1, 1, "DURATION", kw_duration,
+	    TOP(poll_interval_ms) },
 	{ "max-message-size", KW_TOP, 1, 1, "SIZE", kw_size, 0 },
 	{ "legacy-writes", KW_TOP, 1, 1, "none | flags | all",
 	    kw_legacy_writes, 0 },
@@ -1398,6 +1400,7 @@ config_new(const char *name)
 	conf->log_level = LOG_INFO;
 	conf->connect_timeout_ms = 10 * 1000;
 	conf->command_timeout_ms = 60 * 1000;
+	conf->poll_interval_ms = 30 * 1000;
 	conf->max_message_size = 35 << 20;
 	conf->legacy_writes = LEGACY_WRITES_FLAGS;
 	conf->path = strdup(name);

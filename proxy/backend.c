@@ -109,6 +109,7 @@ be_enter(struct backend *b, enum be_state st)
 struct backend *
 backend_new(struct server *srv, enum backend_side side, const char *sid)
 {
+	struct imap_parser_limits	 lim;
 	struct backend	*b;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL)
@@ -119,7 +120,12 @@ backend_new(struct server *srv, enum backend_side side, const char *sid)
 	snprintf(b->sid, sizeof(b->sid), "%s", sid);
 	b->queue_tail = &b->queue;
 	b->next_tag = 1;
-	if ((b->parser = imap_parser_new(IMAP_PARSER_RESPONSE, NULL)) == NULL) {
+	/* Bodies are held whole until FETCH streams them (a later change):
+	 * up to the message size limit, plus room for a FETCH's other items. */
+	imap_parser_default_limits(&lim);
+	lim.max_literal = srv->conf->max_message_size + (1 << 20);
+	lim.max_inline_literal = lim.max_literal;
+	if ((b->parser = imap_parser_new(IMAP_PARSER_RESPONSE, &lim)) == NULL) {
 		free(b);
 		return NULL;
 	}

@@ -22,9 +22,11 @@
 #include "proxy/backend.h"
 #include "proxy/folders.h"
 #include "proxy/log.h"
+#include "proxy/mailbox_impl.h"
 #include "proxy/server.h"
 #include "proxy/session_impl.h"
 #include "proxy/state.h"
+#include "proxy/user.h"
 
 typedef void	 discover_cb(struct imap_session *, int ok);
 
@@ -60,8 +62,10 @@ side_clear(struct side_list *l)
 void
 sess_folders_free(struct imap_session *s)
 {
+	mbox_session_free(s);
 	folders_free(&s->folders);
-	state_close(&s->store);
+	s->store = NULL;
+	user_put(&s->u);
 }
 
 /* "* LIST (attrs) sep name": one backend folder. */
@@ -353,9 +357,9 @@ sess_login_folders(struct imap_session *s)
 {
 	char	 err[256];
 
-	s->store = state_open(s->srv->conf->state_dir, s->user, err,
-	    sizeof(err));
-	if (s->store == NULL)
+	if ((s->u = user_get(s->srv, s->user, err, sizeof(err))) != NULL)
+		s->store = s->u->store;
+	else
 		log_sess(LOG_WARNING, s->sid, "event=state-unavailable user=%s "
 		    "reason=\"%s\"", s->user, err);
 	discover(s, login_discovered);
@@ -551,8 +555,8 @@ cmd_lsub(struct imap_session *s, const struct imap_arg *args, size_t nargs)
  */
 
 /* A client's mailbox argument as a unified UTF-8 path. */
-static char *
-mailbox_arg(const struct imap_arg *arg)
+char *
+sess_mailbox_arg(const struct imap_arg *arg)
 {
 	const char	*name, *err;
 	char		*utf8;
@@ -640,7 +644,7 @@ cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
 	char	*path;
 
-	if (nargs < 1 || (path = mailbox_arg(&args[0])) == NULL) {
+	if (nargs < 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
 		sess_done(s, "BAD Invalid mailbox name");
 		return;
 	}
@@ -677,7 +681,7 @@ cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	const struct ufolder	*f;
 	char			*path;
 
-	if (nargs != 1 || (path = mailbox_arg(&args[0])) == NULL) {
+	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
 		sess_done(s, "BAD Invalid mailbox name");
 		return;
 	}
@@ -700,8 +704,8 @@ cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	const struct ufolder	*f;
 	char			*from, *to = NULL;
 
-	if (nargs != 2 || (from = mailbox_arg(&args[0])) == NULL ||
-	    (to = mailbox_arg(&args[1])) == NULL) {
+	if (nargs != 2 || (from = sess_mailbox_arg(&args[0])) == NULL ||
+	    (to = sess_mailbox_arg(&args[1])) == NULL) {
 		if (nargs == 2)
 			free(from);
 		sess_done(s, "BAD Invalid mailbox name");
@@ -730,7 +734,7 @@ subscription(struct imap_session *s, const struct imap_arg *args,
 	const struct ufolder	*f;
 	char			*path, *name;
 
-	if (nargs != 1 || (path = mailbox_arg(&args[0])) == NULL) {
+	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
 		sess_done(s, "BAD Invalid mailbox name");
 		return;
 	}

@@ -1,6 +1,6 @@
 /*
  * The IMAP command table and the commands that need no backend:
- * CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE.
+ * CAPABILITY, LOGOUT, ID, ENABLE, NAMESPACE.
  *
  * Capabilities are what imapmerge itself implements, never a copy of a
  * backend's: a client that sees CONDSTORE would send commands that only
@@ -14,7 +14,7 @@
 /* Offered once logged in; SASL-IR and AUTH= only where auth is allowed. */
 #define CAPS_COMMON	"IMAP4rev1 LITERAL+ ID ENABLE"
 #define CAPS_LOGGEDIN	CAPS_COMMON " NAMESPACE CHILDREN SPECIAL-USE " \
-			"LIST-EXTENDED"
+			"LIST-EXTENDED IDLE UNSELECT"
 
 const char *
 sess_capabilities(const struct imap_session *s)
@@ -37,12 +37,6 @@ cmd_capability(struct imap_session *s, const struct imap_arg *args,
 	}
 	sess_printf(s, "* CAPABILITY %s\r\n", sess_capabilities(s));
 	sess_done(s, "OK CAPABILITY completed");
-}
-
-static void
-cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	sess_done(s, "OK NOOP completed");
 }
 
 static void
@@ -97,10 +91,15 @@ cmd_namespace(struct imap_session *s, const struct imap_arg *args,
 static const struct imap_command_def commands[] = {
 	{ "AUTHENTICATE",	cmd_authenticate,	ST_NOTAUTH },
 	{ "CAPABILITY",		cmd_capability,		ST_ANY },
+	{ "CHECK",		cmd_check,		ST_SELECTED },
+	{ "CLOSE",		cmd_close,		ST_SELECTED },
 	{ "CREATE",		cmd_create,		ST_LOGGEDIN },
 	{ "DELETE",		cmd_delete,		ST_LOGGEDIN },
 	{ "ENABLE",		cmd_enable,		ST_AUTH },
+	{ "EXAMINE",		cmd_examine,		ST_LOGGEDIN },
+	{ "FETCH",		cmd_fetch,		ST_SELECTED },
 	{ "ID",			cmd_id,			ST_ANY },
+	{ "IDLE",		cmd_idle,		ST_LOGGEDIN },
 	{ "LIST",		cmd_list,		ST_LOGGEDIN },
 	{ "LOGIN",		cmd_login,		ST_NOTAUTH },
 	{ "LOGOUT",		cmd_logout,		ST_ANY },
@@ -108,8 +107,12 @@ static const struct imap_command_def commands[] = {
 	{ "NAMESPACE",		cmd_namespace,		ST_LOGGEDIN },
 	{ "NOOP",		cmd_noop,		ST_ANY },
 	{ "RENAME",		cmd_rename,		ST_LOGGEDIN },
+	{ "SELECT",		cmd_select,		ST_LOGGEDIN },
 	{ "STARTTLS",		cmd_starttls,		ST_NOTAUTH },
+	{ "STATUS",		cmd_status,		ST_LOGGEDIN },
 	{ "SUBSCRIBE",		cmd_subscribe,		ST_LOGGEDIN },
+	{ "UID",		cmd_uid,		ST_SELECTED },
+	{ "UNSELECT",		cmd_unselect,		ST_SELECTED },
 	{ "UNSUBSCRIBE",	cmd_unsubscribe,	ST_LOGGEDIN },
 };
 

@@ -15,6 +15,7 @@ struct evdns_base;
 struct imap_session;
 struct listener;
 struct token_cache;
+struct user;
 
 struct server {
 	struct config		*conf;
@@ -25,6 +26,7 @@ struct server {
 	struct token_cache	*tokens;		/* xoauth2 only */
 	struct listener		*listeners;
 	struct imap_session	*sessions;		/* all, for shutdown */
+	struct user		*users;			/* logged in, user.c */
 	unsigned long		 next_session_id;
 };
 

@@ -128,6 +128,7 @@ sess_free(struct imap_session *s)
 	if (s->flush_timer != NULL)
 		event_free(s->flush_timer);
 	free(s->tag);
+	free(s->cmd_text);
 	free(s->user);
 	free(s);
 }
@@ -291,12 +292,17 @@ sess_input(struct imap_session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 
-	/* A running command blocks input, except for AUTHENTICATE, which
-	 * waits for exactly the client's next line. */
-	while ((!s->busy || s->inmode == IN_AUTH_LINE) && !s->closing &&
+	/* A running command blocks input, except for AUTHENTICATE and
+	 * IDLE, which wait for exactly the client's next line. */
+	while ((!s->busy || s->inmode != IN_COMMAND) && !s->closing &&
 	    s->bev != NULL) {
 		if (s->inmode == IN_AUTH_LINE) {
 			if (sess_auth_line(s, in) == 0)
+				return;
+			continue;
+		}
+		if (s->inmode == IN_IDLE) {
+			if (sess_idle_line(s, in) == 0)
 				return;
 			continue;
 		}

@@ -21,6 +21,11 @@ struct folders;
 struct state;
 struct server;
 struct listen_conf;
+struct user;
+struct selected;
+struct sync;
+struct mbox;
+struct view;
 
 enum sess_state {
 	SESS_NOTAUTH,
@@ -34,6 +39,7 @@ enum sess_state {
 enum sess_input {
 	IN_COMMAND,
 	IN_AUTH_LINE,		/* AUTHENTICATE: next line is SASL data */
+	IN_IDLE,		/* IDLE: waiting for DONE */
 };
 
 struct imap_session {
@@ -63,7 +69,15 @@ struct imap_session {
 	struct backend		*be[BACKEND_COUNT];
 	int			 be_pending;	/* opens/commands outstanding */
 	struct folders		*folders;
-	struct state		*store;		/* the user's state, once in */
+	struct user		*u;		/* shared with the user's other sessions */
+	struct state		*store;		/* u's, borrowed */
+	struct selected		*sel;		/* SESS_SELECTED: mailbox.c */
+	struct sync		*sync;		/* running, mailbox.c */
+	struct mbox		*status_mb;	/* STATUS in progress */
+	char			*cmd_text;	/* a running command's own */
+	void			*cmd_arg;
+	void			(*status_cb)(struct imap_session *, bool,
+				    struct view *, const char *);
 	void			*login;		/* login progress, cmd_auth.c */
 };
 
@@ -122,7 +136,20 @@ CMD_FN(cmd_delete);
 CMD_FN(cmd_rename);
 CMD_FN(cmd_subscribe);
 CMD_FN(cmd_unsubscribe);
+CMD_FN(cmd_select);
+CMD_FN(cmd_examine);
+CMD_FN(cmd_status);
+CMD_FN(cmd_fetch);
+CMD_FN(cmd_uid);
+CMD_FN(cmd_check);
+CMD_FN(cmd_close);
+CMD_FN(cmd_unselect);
+CMD_FN(cmd_idle);
+CMD_FN(cmd_noop);
 #undef CMD_FN
+
+/* cmd_mailbox.c */
+int		 sess_idle_line(struct imap_session *, struct evbuffer *);
 
 /* cmd_auth.c */
 void		 sess_auth_step(struct imap_session *, const char *);
@@ -131,5 +158,6 @@ void		 sess_login_reset(struct imap_session *);
 /* cmd_folders.c */
 void		 sess_login_folders(struct imap_session *);
 void		 sess_folders_free(struct imap_session *);
+char		*sess_mailbox_arg(const struct imap_arg *);
 
 #endif

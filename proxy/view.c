@@ -36,6 +36,7 @@ struct view {
 	size_t			 nkw;
 	uint8_t			*scanned;	/* bit per ux entry */
 	int			 scanning;	/* side + 1 */
+	uint32_t		 scan_below;	/* UIDs judged by the scan */
 	struct view_stats	 stats;
 };
 
@@ -802,8 +803,9 @@ view_build(struct view *v, const struct bmsg *legacy, size_t nl,
  * Scans and the lifecycle of copies that vanish.
  */
 int
-view_scan_begin(struct view *v, enum backend_side side)
+view_scan_begin(struct view *v, enum backend_side side, uint32_t below)
 {
+	v->scan_below = below > 0 ? below : UINT32_MAX;
 	free(v->scanned);
 	if ((v->scanned = calloc(v->nux[side] / 8 + 1, 1)) == NULL)
 		return -1;
@@ -922,7 +924,8 @@ view_scan_end(struct view *v, enum backend_side side)
 	/* Collect first: vanish() changes the index being walked. */
 	if ((van = calloc(v->nux[side] + v->n + 1, sizeof(*van))) == NULL)
 		goto out;
-	for (i = 0; i < v->nux[side]; i++)
+	for (i = 0; i < v->nux[side] && v->ux[side][i].uid < v->scan_below;
+	    i++)
 		if (!(v->scanned[i / 8] & (1u << (i % 8))))
 			van[nvan++] = v->ux[side][i].vuid;
 	for (i = 0; i < v->n; i++)
@@ -985,4 +988,19 @@ view_expunge(struct view *v, uint32_t vuid)
 	if (view_get(v, vuid) == NULL)
 		return 0;
 	return expunge_many(v, &vuid, 1);
+}
+
+int
+view_set_flags(struct view *v, uint32_t vuid, enum backend_side side,
+    uint8_t flags)
+{
+	struct vmsg	*m;
+
+	if ((m = view_get(v, vuid)) == NULL || m->uid[side] == 0 ||
+	    m->flags[side] == flags)
+		return 0;
+	m->flags[side] = flags;
+	if (vmsg_serving(m) == side)
+		m->modseq = ++v->modseq;
+	return store_flags(v, m, side);
 }

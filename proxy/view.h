@@ -110,10 +110,12 @@ int		 view_build(struct view *, const struct bmsg *legacy, size_t nl,
 
 /*
  * A full scan of one side (UID FETCH 1:* (FLAGS)): begin, report every
- * UID the server still has with its flags, end.  Copies not reported
- * vanished: DESIGN §5's lifecycle decides what the client sees.
+ * UID the server still has with its flags, end.  Copies below `below`
+ * (the UIDNEXT the scan saw; 0: all) that were not reported vanished:
+ * DESIGN §5's lifecycle decides what the client sees.
  */
-int		 view_scan_begin(struct view *, enum backend_side);
+int		 view_scan_begin(struct view *, enum backend_side,
+		    uint32_t below);
 int		 view_scan_flags(struct view *, enum backend_side, uint32_t uid,
 		    uint8_t flags, const char *keywords);
 int		 view_scan_end(struct view *, enum backend_side);
@@ -121,6 +123,10 @@ int		 view_scan_end(struct view *, enum backend_side);
 /* The side's UIDVALIDITY changed: forget its UIDs, keep the vuids; the
  * caller then view_add()s everything the side has and scans it. */
 int		 view_side_reset(struct view *, enum backend_side);
+
+/* A copy's flags were changed through imapmerge. */
+int		 view_set_flags(struct view *, uint32_t vuid,
+		    enum backend_side, uint8_t flags);
 
 /* Records a tombstone for a message the user deleted. */
 int		 view_tombstone(struct view *, uint32_t vuid);

@@ -60,7 +60,7 @@ scan(struct view *v, enum backend_side side, const uint32_t *uids, size_t n)
 {
 	size_t	 i;
 
-	CHECK(view_scan_begin(v, side) == 0);
+	CHECK(view_scan_begin(v, side, 0) == 0);
 	for (i = 0; i < n; i++)
 		CHECK(view_scan_flags(v, side, uids[i], 0, NULL) == 0);
 	CHECK(view_scan_end(v, side) == 0);
@@ -227,7 +227,7 @@ flags_follow_the_serving_copy(void)
 	CHECK(view_add(v, BACKEND_NEW, n, 1) == 0);
 	CHECK_INT(vmsg_flags(view_find(v, 1)), 0);
 	CHECK(view_find(v, 1)->modseq > ms);
-	CHECK(view_scan_begin(v, BACKEND_NEW) == 0);
+	CHECK(view_scan_begin(v, BACKEND_NEW, 0) == 0);
 	CHECK(view_scan_flags(v, BACKEND_NEW, 1, VF_SEEN | VF_FLAGGED,
 	    "$Forwarded") == 0);
 	CHECK(view_scan_end(v, BACKEND_NEW) == 0);

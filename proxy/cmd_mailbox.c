@@ -1,0 +1,734 @@
+/*
+ * Commands on merged mailboxes: SELECT, EXAMINE, STATUS, FETCH, UID FETCH,
+ * NOOP, CHECK, CLOSE, UNSELECT, IDLE.
+ *
+ * UID, FLAGS, INTERNALDATE and RFC822.SIZE come from the view; other FETCH
+ * items from the copy that serves each message, one UID FETCH per backend,
+ * the responses rewritten with the client's sequence numbers.  Sequence
+ * numbers are the session's own (mailbox.c), and what other sessions or the
+ * servers changed reaches the client only where RFC 9051 §7.4.1 allows:
+ * never EXPUNGE during FETCH, STORE or SEARCH.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "protocol/fetch_att.h"
+#include "protocol/imap_parser.h"
+#include "protocol/imap_write.h"
+#include "protocol/seqset.h"
+#include "proxy/backend.h"
+#include "proxy/folders.h"
+#include "proxy/log.h"
+#include "proxy/mailbox.h"
+#include "proxy/mailbox_impl.h"
+#include "proxy/server.h"
+#include "proxy/session_impl.h"
+#include "proxy/view.h"
+
+#define PERMANENTFLAGS	"\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
+
+/*
+ * SELECT and EXAMINE.
+ */
+static void
+select_answer(struct imap_session *s, bool ok, const char *why)
+{
+	struct view		*v = mbox_view(s);
+	const struct vmsg	*m;
+	uint32_t		 i, n, unseen = 0;
+
+	if (!ok) {
+		sess_enter(s, SESS_AUTH);
+		sess_done(s, "NO [UNAVAILABLE] Cannot open the folder now");
+		return;
+	}
+	n = mbox_count(s);
+	for (i = 1; i <= n && unseen == 0; i++)
+		if ((m = view_find(v, mbox_seq_vuid(s, i))) != NULL &&
+		    !(vmsg_flags(m) & VF_SEEN))
+			unseen = i;
+	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+	    "\\Draft)\r\n");
+	sess_printf(s, "* OK [PERMANENTFLAGS (%s)] Limited\r\n",
+	    mbox_readonly(s) ? "" : PERMANENTFLAGS);
+	sess_printf(s, "* %u EXISTS\r\n* 0 RECENT\r\n", n);
+	if (unseen != 0)
+		sess_printf(s, "* OK [UNSEEN %u] First unseen\r\n", unseen);
+	sess_printf(s, "* OK [UIDVALIDITY %u] UIDs valid\r\n",
+	    view_uidvalidity(v));
+	sess_printf(s, "* OK [UIDNEXT %u] Predicted next UID\r\n",
+	    view_uidnext(v));
+	sess_enter(s, SESS_SELECTED);
+	sess_done(s, "OK [%s] %s completed", mbox_readonly(s) ? "READ-ONLY" :
+	    "READ-WRITE", mbox_readonly(s) ? "EXAMINE" : "SELECT");
+}
+
+static void
+select_common(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs, bool readonly)
+{
+	const struct ufolder	*f;
+	char			*path;
+
+	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
+		sess_done(s, "BAD Invalid mailbox name");
+		return;
+	}
+	f = s->folders != NULL ? folders_find(s->folders, path) : NULL;
+	free(path);
+	/* RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected. */
+	if (s->state == SESS_SELECTED) {
+		mbox_close(s);
+		sess_enter(s, SESS_AUTH);
+		sess_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
+	}
+	if (f == NULL || !folder_selectable(f)) {
+		sess_done(s, "NO [NONEXISTENT] No such folder");
+		return;
+	}
+	mbox_select(s, f, readonly, select_answer);
+}
+
+void
+cmd_select(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	select_common(s, args, nargs, false);
+}
+
+void
+cmd_examine(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	select_common(s, args, nargs, true);
+}
+
+/*
+ * STATUS.
+ */
+#define ST_MESSAGES	0x01
+#define ST_UIDNEXT	0x02
+#define ST_UIDVALIDITY	0x04
+#define ST_UNSEEN	0x08
+#define ST_RECENT	0x10
+
+static void
+status_answer(struct imap_session *s, bool ok, struct view *v,
+    const char *why)
+{
+	struct evbuffer	*out;
+	unsigned int	 want = (unsigned int)(uintptr_t)s->cmd_arg;
+	size_t		 i, unseen = 0;
+	const char	*sep = "";
+
+	if (!ok || v == NULL || (out = evbuffer_new()) == NULL) {
+		free(s->cmd_text);
+		s->cmd_text = NULL;
+		sess_done(s, "NO [UNAVAILABLE] Cannot read the folder now");
+		return;
+	}
+	for (i = 0; i < view_count(v) && (want & ST_UNSEEN); i++)
+		if (!(vmsg_flags(view_at(v, i)) & VF_SEEN))
+			unseen++;
+	mbox_notify(s, true);
+	evbuffer_add_printf(out, "* STATUS ");
+	imap_write_mailbox(out, s->cmd_text, 0);
+	evbuffer_add(out, " (", 2);
+#define ITEM(bit, fmt, val) if (want & (bit)) {				\
+	evbuffer_add_printf(out, "%s" fmt, sep, val);			\
+	sep = " ";							\
+}
+	ITEM(ST_MESSAGES, "MESSAGES %zu", view_count(v));
+	ITEM(ST_UIDNEXT, "UIDNEXT %u", view_uidnext(v));
+	ITEM(ST_UIDVALIDITY, "UIDVALIDITY %u", view_uidvalidity(v));
+	ITEM(ST_UNSEEN, "UNSEEN %zu", unseen);
+	ITEM(ST_RECENT, "RECENT %d", 0);
+#undef ITEM
+	evbuffer_add(out, ")\r\n", 3);
+	sess_write_buffer(s, out);
+	evbuffer_free(out);
+	free(s->cmd_text);
+	s->cmd_text = NULL;
+	sess_done(s, "OK STATUS completed");
+}
+
+void
+cmd_status(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	static const struct {
+		const char	*name;
+		unsigned int	 bit;
+	} items[] = {
+		{ "MESSAGES", ST_MESSAGES }, { "UIDNEXT", ST_UIDNEXT },
+		{ "UIDVALIDITY", ST_UIDVALIDITY }, { "UNSEEN", ST_UNSEEN },
+		{ "RECENT", ST_RECENT },
+	};
+	const struct imap_arg	*list;
+	const struct ufolder	*f;
+	const char		*a, *wire;
+	unsigned int		 want = 0, bit;
+	size_t			 n, i, j;
+	char			*path;
+
+	if (nargs != 2 || !imap_arg_get_list(&args[1], &list, &n) || n == 0 ||
+	    !imap_arg_get_astring(&args[0], &wire) ||
+	    (path = sess_mailbox_arg(&args[0])) == NULL) {
+		sess_done(s, "BAD STATUS needs a mailbox and a list of items");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		bit = 0;
+		for (j = 0; j < sizeof(items) / sizeof(items[0]); j++)
+			if (imap_arg_get_atom(&list[i], &a) &&
+			    strcasecmp(a, items[j].name) == 0)
+				bit = items[j].bit;
+		if (bit == 0) {
+			free(path);
+			sess_done(s, "BAD Unknown STATUS item");
+			return;
+		}
+		want |= bit;
+	}
+	f = s->folders != NULL ? folders_find(s->folders, path) : NULL;
+	free(path);
+	if (f == NULL || !folder_selectable(f)) {
+		sess_done(s, "NO [NONEXISTENT] No such folder");
+		return;
+	}
+	if ((s->cmd_text = strdup(wire)) == NULL) {
+		sess_done(s, "NO [SERVERBUG] Out of memory");
+		return;
+	}
+	s->cmd_arg = (void *)(uintptr_t)want;
+	mbox_status(s, f, status_answer);
+}
+
+/*
+ * FETCH.
+ */
+struct fmap {
+	uint32_t	 buid;
+	uint32_t	 seq;
+};
+
+struct fetch_req {
+	struct imap_session	*s;
+	bool			 uid;
+	struct fetch_att	 fa;
+	struct fmap		*map[BACKEND_COUNT];
+	size_t			 n[BACKEND_COUNT], cap[BACKEND_COUNT];
+	int			 pending;
+	bool			 failed;
+};
+
+static void
+fetch_req_free(struct fetch_req *q)
+{
+	int	 side;
+
+	fetch_att_clear(&q->fa);
+	for (side = 0; side < BACKEND_COUNT; side++)
+		free(q->map[side]);
+	free(q);
+}
+
+/* The items the view answers; whether it wrote any. */
+static bool
+fetch_local(struct fetch_req *q, struct evbuffer *out, const struct view *v,
+    const struct vmsg *m)
+{
+	const char	*sep = "";
+	char		 date[40];
+
+	if (q->uid || (q->fa.local & FETCH_UID)) {
+		evbuffer_add_printf(out, "UID %u", m->vuid);
+		sep = " ";
+	}
+	if (q->fa.local & FETCH_FLAGS) {
+		evbuffer_add_printf(out, "%sFLAGS ", sep);
+		mbox_write_flags(out, v, m);
+		sep = " ";
+	}
+	if (q->fa.local & FETCH_INTERNALDATE) {
+		mbox_format_idate(m->idate, date, sizeof(date));
+		evbuffer_add_printf(out, "%sINTERNALDATE \"%s\"", sep, date);
+		sep = " ";
+	}
+	if (q->fa.local & FETCH_RFC822_SIZE) {
+		evbuffer_add_printf(out, "%sRFC822.SIZE %u", sep, m->size);
+		sep = " ";
+	}
+	return *sep != '\0';
+}
+
+/* A value from a server's response, written back out as it came. */
+static void
+write_value(struct evbuffer *out, const struct imap_arg *a)
+{
+	size_t	 i;
+
+	switch (a->type) {
+	case IMAP_ARG_ATOM:
+		evbuffer_add(out, a->v.str, a->len);
+		break;
+	case IMAP_ARG_NIL:
+		evbuffer_add(out, "NIL", 3);
+		break;
+	case IMAP_ARG_QUOTED:
+		imap_write_string(out, a->v.str, a->len, IMAP_WRITE_NONSYNC);
+		break;
+	case IMAP_ARG_LITERAL:
+		imap_write_literal_prefix(out, a->len, 0, a->literal8);
+		evbuffer_add(out, a->v.str, a->len);
+		break;
+	case IMAP_ARG_LITERAL_SIZE:
+		evbuffer_add(out, "NIL", 3);	/* never: not streaming */
+		break;
+	case IMAP_ARG_LIST:
+		evbuffer_add(out, "(", 1);
+		for (i = 0; i < a->len; i++) {
+			if (i > 0)
+				evbuffer_add(out, " ", 1);
+			write_value(out, &a->v.list[i]);
+		}
+		evbuffer_add(out, ")", 1);
+		break;
+	}
+}
+
+static int
+fmap_cmp(const void *a, const void *b)
+{
+	const struct fmap	*x = a, *y = b;
+
+	return x->buid < y->buid ? -1 : x->buid > y->buid;
+}
+
+static void
+fetch_data(struct backend *b, const struct imap_response *r, void *arg)
+{
+	struct fetch_req	*q = arg;
+	struct imap_session	*s = q->s;
+	int			 side = backend_side(b);
+	const struct imap_arg	*items;
+	const struct vmsg	*m;
+	struct fmap		 key, *hit;
+	struct evbuffer		*out;
+	const char		*name;
+	size_t			 n, i;
+	uint32_t		 uid = 0;
+	bool			 wrote;
+
+	if (!imap_response_is(r, "FETCH") || r->nargs < 1 ||
+	    !imap_arg_get_list(&r->args[0], &items, &n))
+		return;
+	for (i = 0; i + 1 < n; i += 2)
+		if (imap_arg_get_atom(&items[i], &name) &&
+		    strcasecmp(name, "UID") == 0)
+			imap_arg_get_number(&items[i + 1], &uid);
+	key.buid = uid;
+	if (uid == 0 || (hit = bsearch(&key, q->map[side], q->n[side],
+	    sizeof(key), fmap_cmp)) == NULL ||
+	    (m = view_find(mbox_view(s), mbox_seq_vuid(s, hit->seq))) == NULL)
+		return;
+	if ((out = evbuffer_new()) == NULL)
+		return;
+	evbuffer_add_printf(out, "* %u FETCH (", hit->seq);
+	wrote = fetch_local(q, out, mbox_view(s), m);
+	for (i = 0; i + 1 < n; i += 2) {
+		if (!imap_arg_get_atom(&items[i], &name) ||
+		    strcasecmp(name, "UID") == 0 ||
+		    strcasecmp(name, "FLAGS") == 0)
+			continue;
+		evbuffer_add_printf(out, "%s%s ", wrote ? " " : "", name);
+		write_value(out, &items[i + 1]);
+		wrote = true;
+	}
+	evbuffer_add(out, ")\r\n", 3);
+	sess_write_buffer(s, out);
+	evbuffer_free(out);
+}
+
+/*
+ * A non-peek body fetch sets \Seen on the copy that served it; the other
+ * copy gets it too, and the client hears the new flags (RFC 9051 §6.4.5).
+ */
+static void
+fetch_mark_seen(struct fetch_req *q)
+{
+	struct imap_session	*s = q->s;
+	struct view		*v = mbox_view(s);
+	const struct vmsg	*m;
+	uint32_t		*uids[BACKEND_COUNT] = { NULL, NULL };
+	size_t			 nuids[BACKEND_COUNT] = { 0, 0 }, i;
+	int			 side, src;
+
+	for (src = 0; src < BACKEND_COUNT; src++) {
+		for (i = 0; i < q->n[src]; i++) {
+			if ((m = view_find(v, mbox_seq_vuid(s,
+			    q->map[src][i].seq))) == NULL)
+				continue;
+			for (side = 0; side < BACKEND_COUNT; side++) {
+				if (m->uid[side] == 0 ||
+				    (m->flags[side] & VF_SEEN))
+					continue;
+				if (side != src) {
+					if (uids[side] == NULL)
+						uids[side] = calloc(q->n[0] +
+						    q->n[1] + 1, sizeof(uint32_t));
+					if (uids[side] != NULL)
+						uids[side][nuids[side]++] =
+						    m->uid[side];
+				}
+				view_set_flags(v, m->vuid, side,
+				    m->flags[side] | VF_SEEN);
+			}
+		}
+	}
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		struct evbuffer	*cmd;
+
+		if (nuids[side] > 0 && (cmd = evbuffer_new()) != NULL) {
+			qsort(uids[side], nuids[side], sizeof(uint32_t),
+			    fmap_cmp);
+			evbuffer_add_printf(cmd, "UID STORE ");
+			seqset_format_list(uids[side], nuids[side], cmd);
+			evbuffer_add_printf(cmd, " +FLAGS.SILENT (\\Seen)");
+			evbuffer_add(cmd, "", 1);
+			backend_cmd(s->be[side], (const char *)evbuffer_pullup(
+			    cmd, -1), NULL, NULL, NULL);
+			evbuffer_free(cmd);
+		}
+		free(uids[side]);
+	}
+	mbox_changed(s->sel->mb, s);
+}
+
+static void
+fetch_finish(struct fetch_req *q)
+{
+	struct imap_session	*s = q->s;
+	bool			 failed = q->failed;
+
+	if (!failed && q->fa.sets_seen && !mbox_readonly(s))
+		fetch_mark_seen(q);
+	fetch_req_free(q);
+	mbox_notify(s, false);
+	if (failed)
+		sess_done(s, "NO [UNAVAILABLE] Some messages could not be "
+		    "read now");
+	else
+		sess_done(s, "OK FETCH completed");
+}
+
+static void
+fetch_done(struct backend *b, const struct backend_result *res, void *arg)
+{
+	struct fetch_req	*q = arg;
+
+	if (res->status != BACKEND_OK) {
+		q->failed = true;
+		log_sess(LOG_WARNING, q->s->sid, "event=fetch-failed side=%s "
+		    "reason=\"%s\"", backend_name(b), res->text);
+	}
+	if (--q->pending == 0)
+		fetch_finish(q);
+}
+
+static int
+fetch_map_add(struct fetch_req *q, int side, uint32_t buid, uint32_t seq)
+{
+	if (q->n[side] == q->cap[side]) {
+		size_t	 ncap = q->cap[side] ? q->cap[side] * 2 : 64;
+		void	*np = reallocarray(q->map[side], ncap,
+		    sizeof(struct fmap));
+
+		if (np == NULL)
+			return -1;
+		q->map[side] = np;
+		q->cap[side] = ncap;
+	}
+	q->map[side][q->n[side]].buid = buid;
+	q->map[side][q->n[side]++].seq = seq;
+	return 0;
+}
+
+static void
+fetch_send(struct fetch_req *q, int side)
+{
+	struct evbuffer	*cmd;
+	uint32_t	*uids;
+	size_t		 i;
+
+	qsort(q->map[side], q->n[side], sizeof(struct fmap), fmap_cmp);
+	if ((cmd = evbuffer_new()) == NULL || (uids = calloc(q->n[side],
+	    sizeof(*uids))) == NULL) {
+		evbuffer_free(cmd);
+		q->failed = true;
+		return;
+	}
+	for (i = 0; i < q->n[side]; i++)
+		uids[i] = q->map[side][i].buid;
+	evbuffer_add_printf(cmd, "UID FETCH ");
+	seqset_format_list(uids, q->n[side], cmd);
+	evbuffer_add_printf(cmd, " (UID %s)", q->fa.upstream);
+	evbuffer_add(cmd, "", 1);
+	free(uids);
+	if (q->s->be[side] == NULL || !backend_ready(q->s->be[side])) {
+		q->failed = true;
+		evbuffer_free(cmd);
+		return;
+	}
+	q->pending++;
+	backend_cmd(q->s->be[side], (const char *)evbuffer_pullup(cmd, -1),
+	    fetch_data, fetch_done, q);
+	evbuffer_free(cmd);
+}
+
+static void
+fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+    bool uid)
+{
+	struct view		*v = mbox_view(s);
+	struct fetch_req	*q;
+	struct seqset		 set = { NULL, 0, 0 };
+	struct evbuffer		*out = NULL;
+	const struct vmsg	*m;
+	const char		*text, *err = "Invalid sequence set";
+	uint32_t		 seq, n = mbox_count(s), vuid, max;
+	int			 side;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		sess_done(s, "NO [SERVERBUG] Out of memory");
+		return;
+	}
+	q->s = s;
+	q->uid = uid;
+	if (nargs < 2 || !imap_arg_get_atom(&args[0], &text) ||
+	    !seqset_parse(&set, text, &err) ||
+	    !fetch_att_parse(&args[1], nargs - 1, &q->fa, &err)) {
+		seqset_clear(&set);
+		fetch_req_free(q);
+		sess_done(s, "BAD %s", err);
+		return;
+	}
+	max = uid ? (n > 0 ? mbox_seq_vuid(s, n) : 0) : n;
+	if (!uid && seqset_contains(&set, 0)) {
+		seqset_clear(&set);
+		fetch_req_free(q);
+		sess_done(s, "BAD Invalid sequence number");
+		return;
+	}
+	seqset_resolve(&set, max);
+	out = evbuffer_new();
+	for (seq = 1; seq <= n && out != NULL; seq++) {
+		vuid = mbox_seq_vuid(s, seq);
+		if (!seqset_contains(&set, uid ? vuid : seq) ||
+		    (m = view_find(v, vuid)) == NULL)
+			continue;
+		if (q->fa.backend) {
+			if (fetch_map_add(q, vmsg_serving(m), m->uid[vmsg_serving(
+			    m)], seq) == -1)
+				q->failed = true;
+			continue;
+		}
+		evbuffer_add_printf(out, "* %u FETCH (", seq);
+		fetch_local(q, out, v, m);
+		evbuffer_add(out, ")\r\n", 3);
+	}
+	seqset_clear(&set);
+	if (out != NULL) {
+		sess_write_buffer(s, out);
+		evbuffer_free(out);
+	}
+	q->pending = 1;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (q->n[side] > 0)
+			fetch_send(q, side);
+	if (--q->pending == 0)
+		fetch_finish(q);
+}
+
+void
+cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	fetch_run(s, args, nargs, false);
+}
+
+void
+cmd_uid(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	const char	*sub;
+
+	if (nargs < 1 || !imap_arg_get_atom(&args[0], &sub)) {
+		sess_done(s, "BAD UID needs a command");
+		return;
+	}
+	if (strcasecmp(sub, "FETCH") == 0)
+		fetch_run(s, args + 1, nargs - 1, true);
+	else
+		sess_done(s, "BAD UID %s is not supported", strcasecmp(sub,
+		    "STORE") == 0 || strcasecmp(sub, "SEARCH") == 0 ||
+		    strcasecmp(sub, "COPY") == 0 || strcasecmp(sub, "MOVE") ==
+		    0 || strcasecmp(sub, "EXPUNGE") == 0 ? sub : "command");
+}
+
+/*
+ * NOOP, CHECK, CLOSE, UNSELECT.
+ */
+static void
+noop_synced(struct imap_session *s, bool ok, const char *why)
+{
+	mbox_notify(s, true);
+	sess_done(s, "OK %s completed", s->cmd_text != NULL ? s->cmd_text :
+	    "NOOP");
+	free(s->cmd_text);
+	s->cmd_text = NULL;
+}
+
+static void
+resync_command(struct imap_session *s, const char *name)
+{
+	if (s->state != SESS_SELECTED) {
+		sess_done(s, "OK %s completed", name);
+		return;
+	}
+	s->cmd_text = strdup(name);
+	mbox_resync(s, noop_synced);
+}
+
+void
+cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	resync_command(s, "NOOP");
+}
+
+void
+cmd_check(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	resync_command(s, "CHECK");
+}
+
+void
+cmd_unselect(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	mbox_close(s);
+	sess_enter(s, SESS_AUTH);
+	sess_done(s, "OK UNSELECT completed");
+}
+
+/* Without EXPUNGE (a later change) CLOSE is UNSELECT. */
+void
+cmd_close(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	mbox_close(s);
+	sess_enter(s, SESS_AUTH);
+	sess_done(s, "OK CLOSE completed");
+}
+
+/*
+ * IDLE (RFC 2177): the selected folder is synced every poll-interval and
+ * what changed goes out at once, other sessions' changes too.
+ */
+static void	 idle_arm(struct imap_session *);
+
+static void
+idle_polled(struct imap_session *s, bool ok, const char *why)
+{
+	if (s->sel == NULL)
+		return;
+	if (s->sel->idling) {
+		mbox_notify(s, true);
+		idle_arm(s);
+	} else {
+		mbox_notify(s, true);
+		sess_done(s, "OK IDLE terminated");
+	}
+}
+
+static void
+idle_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	sess_hold(s);
+	if (s->sel != NULL && s->sel->idling && s->sync == NULL)
+		mbox_resync(s, idle_polled);
+	sess_release(s);
+}
+
+static void
+idle_arm(struct imap_session *s)
+{
+	unsigned int	 ms = s->srv->conf->poll_interval_ms;
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (s->sel == NULL)
+		return;
+	if (s->sel->poll == NULL)
+		s->sel->poll = evtimer_new(s->srv->base, idle_tick, s);
+	if (s->sel->poll != NULL)
+		evtimer_add(s->sel->poll, &tv);
+}
+
+void
+cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	if (nargs != 0) {
+		sess_done(s, "BAD IDLE takes no arguments");
+		return;
+	}
+	mbox_notify(s, true);
+	sess_printf(s, "+ idling\r\n");
+	s->inmode = IN_IDLE;
+	if (s->sel != NULL) {
+		s->sel->idling = true;
+		idle_arm(s);
+	}
+}
+
+/* The client's line during IDLE: DONE ends it, anything else is BAD. */
+int
+sess_idle_line(struct imap_session *s, struct evbuffer *in)
+{
+	struct evbuffer_ptr	 p;
+	char			 line[8];
+	size_t			 len;
+
+	p = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	if (p.pos == -1) {
+		if (evbuffer_get_length(in) > 1024) {
+			sess_printf(s, "* BYE Line too long\r\n");
+			sess_close(s, "IDLE line too long");
+		}
+		return 0;
+	}
+	len = (size_t)p.pos;
+	memset(line, 0, sizeof(line));
+	evbuffer_remove(in, line, len < sizeof(line) - 1 ? len :
+	    sizeof(line) - 1);
+	if (len >= sizeof(line) - 1)
+		evbuffer_drain(in, len - (sizeof(line) - 1));
+	evbuffer_drain(in, 1);
+	len = strcspn(line, "\r");
+	line[len] = '\0';
+	s->inmode = IN_COMMAND;
+	if (s->sel != NULL) {
+		s->sel->idling = false;
+		if (s->sel->poll != NULL)
+			evtimer_del(s->sel->poll);
+	}
+	if (strcasecmp(line, "DONE") != 0) {
+		sess_done(s, "BAD Expected DONE");
+		return 1;
+	}
+	/* A poll under way finishes the command when it is back. */
+	if (s->sync == NULL)
+		sess_done(s, "OK IDLE terminated");
+	return s->sync == NULL;
+}

@@ -1,0 +1,953 @@
+/*
+ * Merged mailboxes for sessions (see mailbox.h): the shared view of each
+ * open unified folder, and its sync.
+ *
+ * A sync has two halves.  The first talks to the backends on the
+ * session's own connections: SELECT each backing folder, then fetch the
+ * identity of the messages that arrived since the last sync (or of all of
+ * them after a UIDVALIDITY change) and the flags of every message, which
+ * also tells which ones vanished.  The second half applies what came back
+ * to the view in one go, inside one transaction, so the view and the
+ * store never hold half a sync and two sessions syncing the same folder
+ * at once cannot interleave: each scan only judges the UIDs below the
+ * UIDNEXT it saw itself.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "protocol/imap_parser.h"
+#include "protocol/imap_write.h"
+#include "protocol/msgkey.h"
+#include "protocol/mutf7.h"
+#include "proxy/backend.h"
+#include "proxy/folders.h"
+#include "proxy/log.h"
+#include "proxy/mailbox.h"
+#include "proxy/mailbox_impl.h"
+#include "proxy/server.h"
+#include "proxy/session_impl.h"
+#include "proxy/state.h"
+#include "proxy/user.h"
+#include "proxy/view.h"
+
+#define IDENTITY_ITEMS	"UID FLAGS INTERNALDATE RFC822.SIZE " \
+	"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID X-MICROSOFT-ORIGINAL-MESSAGE-ID " \
+	"X-MS-EXCHANGE-PARENT-MESSAGE-ID DATE FROM TO SUBJECT)]"
+
+/*
+ * Shared views.
+ */
+static struct mbox *
+mbox_get(struct user *u, const char *path)
+{
+	struct mbox		*mb;
+	struct state_folder	 f;
+	int			 side;
+
+	for (mb = u->mboxes; mb != NULL; mb = mb->next)
+		if (strcmp(mb->path, path) == 0) {
+			mb->refs++;
+			return mb;
+		}
+	if (state_folder_get(u->store, path, &f) == -1)
+		return NULL;
+	if ((mb = calloc(1, sizeof(*mb))) == NULL)
+		return NULL;
+	if ((mb->path = strdup(path)) == NULL ||
+	    (mb->v = view_new(u->store, f.id, f.uidvalidity, f.uidnext)) ==
+	    NULL || view_load(mb->v) == -1) {
+		view_free(&mb->v);
+		free(mb->path);
+		free(mb);
+		return NULL;
+	}
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		struct view_side *vs = view_side(mb->v, side);
+
+		vs->uidvalidity = f.side_uidvalidity[side];
+		vs->uidnext = f.side_uidnext[side];
+		vs->highestmodseq = f.side_modseq[side];
+	}
+	mb->fid = f.id;
+	mb->u = u;
+	mb->refs = 1;
+	u->refs++;
+	mb->next = u->mboxes;
+	u->mboxes = mb;
+	return mb;
+}
+
+static void
+mbox_put(struct mbox **mbp)
+{
+	struct mbox	*mb = *mbp, **pp;
+	struct user	*u;
+
+	*mbp = NULL;
+	if (mb == NULL || --mb->refs > 0)
+		return;
+	u = mb->u;
+	for (pp = &u->mboxes; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == mb) {
+			*pp = mb->next;
+			break;
+		}
+	view_free(&mb->v);
+	free(mb->path);
+	free(mb);
+	user_put(&u);
+}
+
+/*
+ * Reading FETCH responses.
+ */
+
+static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+/* "17-Jul-1996 02:44:25 -0700" -> seconds since 1970, 0 if malformed. */
+uint32_t
+mbox_parse_idate(const char *s)
+{
+	struct tm	 tm;
+	char		 mon[4], sign;
+	int		 day, year, hh, mm, ss, zone, i;
+	long long	 t;
+
+	if (sscanf(s, " %d-%3s-%d %d:%d:%d %c%4d", &day, mon, &year, &hh, &mm,
+	    &ss, &sign, &zone) != 8 || (sign != '+' && sign != '-'))
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	for (i = 0; i < 12; i++)
+		if (strcasecmp(mon, months[i]) == 0)
+			break;
+	if (i == 12 || day < 1 || day > 31 || year < 1970 || year > 2105)
+		return 0;
+	tm.tm_mday = day;
+	tm.tm_mon = i;
+	tm.tm_year = year - 1900;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	t = (long long)timegm(&tm);
+	zone = (zone / 100) * 3600 + (zone % 100) * 60;
+	t -= sign == '+' ? zone : -zone;
+	return t < 0 || t > UINT32_MAX ? 0 : (uint32_t)t;
+}
+
+void
+mbox_format_idate(uint32_t t, char *buf, size_t len)
+{
+	time_t		 tt = (time_t)t;
+	struct tm	 tm;
+
+	gmtime_r(&tt, &tm);
+	snprintf(buf, len, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday,
+	    months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec);
+}
+
+/* Flags list -> bits and the keywords joined by spaces (in buf). */
+static uint8_t
+parse_flags(const struct imap_arg *list, size_t n, char *kw, size_t kwlen)
+{
+	const char	*a;
+	uint8_t		 bits = 0, b;
+	size_t		 i, used = 0, l;
+
+	if (kw != NULL)
+		kw[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (!imap_arg_get_atom(&list[i], &a))
+			continue;
+		if ((b = view_flag_bit(a)) != 0) {
+			bits |= b;
+			continue;
+		}
+		if (a[0] == '\\' || kw == NULL)
+			continue;	/* \Recent and the like */
+		l = strlen(a);
+		if (used + l + 2 > kwlen)
+			continue;
+		if (used > 0)
+			kw[used++] = ' ';
+		memcpy(kw + used, a, l + 1);
+		used += l;
+	}
+	return bits;
+}
+
+void
+mbox_fetch_items(const struct imap_response *r, struct fetch_row *f)
+{
+	const struct imap_arg	*items, *fl;
+	const char		*name, *str;
+	size_t			 n, nfl, i;
+
+	memset(f, 0, sizeof(*f));
+	if (r->nargs < 1 || !imap_arg_get_list(&r->args[0], &items, &n))
+		return;
+	for (i = 0; i + 1 < n; i += 2) {
+		if (!imap_arg_get_atom(&items[i], &name))
+			return;
+		if (strcasecmp(name, "UID") == 0)
+			imap_arg_get_number(&items[i + 1], &f->uid);
+		else if (strcasecmp(name, "RFC822.SIZE") == 0)
+			imap_arg_get_number(&items[i + 1], &f->size);
+		else if (strcasecmp(name, "INTERNALDATE") == 0 &&
+		    imap_arg_get_string(&items[i + 1], &str))
+			f->idate = mbox_parse_idate(str);
+		else if (strcasecmp(name, "FLAGS") == 0 &&
+		    imap_arg_get_list(&items[i + 1], &fl, &nfl)) {
+			f->has_flags = true;
+			f->flags = parse_flags(fl, nfl, f->keywords,
+			    sizeof(f->keywords));
+		} else if (strncasecmp(name, "BODY[", 5) == 0 &&
+		    (items[i + 1].type == IMAP_ARG_LITERAL ||
+		    items[i + 1].type == IMAP_ARG_QUOTED)) {
+			f->hdr = items[i + 1].v.str;
+			f->hdrlen = items[i + 1].len;
+		}
+	}
+}
+
+/*
+ * The backend half of a sync.
+ */
+struct side_sync {
+	bool		 active;	/* the folder has a part there */
+	bool		 selected, failed, full;
+	int		 pending;
+	uint32_t	 uidvalidity, uidnext, exists;
+	uint64_t	 modseq;
+	uint32_t	 from;		/* identity fetched from this UID */
+	struct bmsg	*arr;
+	size_t		 narr, caparr;
+	struct scan_row	*scan;
+	size_t		 nscan, capscan;
+	bool		 scanned;
+};
+
+struct sync {
+	struct imap_session	*s;
+	struct mbox		*mb;
+	bool			 readonly, reselect;
+	struct side_sync	 side[BACKEND_COUNT];
+	mbox_sync_cb		*cb;
+	char			 why[128];
+};
+
+static void	 sync_apply(struct sync *);
+
+static void
+sync_free(struct sync *y)
+{
+	size_t	 i;
+	int	 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		struct side_sync *ss = &y->side[side];
+
+		for (i = 0; i < ss->narr; i++) {
+			free((char *)ss->arr[i].key);
+			free((char *)ss->arr[i].akey);
+			free((char *)ss->arr[i].keywords);
+		}
+		free(ss->arr);
+		for (i = 0; i < ss->nscan; i++)
+			free(ss->scan[i].keywords);
+		free(ss->scan);
+	}
+	free(y);
+}
+
+static int
+grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t	 ncap;
+	void	*np;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 256;
+	while (ncap < need)
+		ncap *= 2;
+	if ((np = reallocarray(*p, ncap, size)) == NULL)
+		return -1;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+static int
+add_scan(struct side_sync *ss, const struct fetch_row *f)
+{
+	struct scan_row	*r;
+
+	if (grow((void **)&ss->scan, &ss->capscan, ss->nscan + 1,
+	    sizeof(*ss->scan)) == -1)
+		return -1;
+	r = &ss->scan[ss->nscan++];
+	r->uid = f->uid;
+	r->flags = f->flags;
+	r->keywords = f->keywords[0] != '\0' ? strdup(f->keywords) : NULL;
+	return 0;
+}
+
+/* The keys of a backend message (DESIGN §4). */
+static int
+add_arrival(struct side_sync *ss, int side, const struct fetch_row *f)
+{
+	struct msgkey	 k;
+	struct bmsg	*b;
+	const char	*akey = NULL;
+
+	if (grow((void **)&ss->arr, &ss->caparr, ss->narr + 1,
+	    sizeof(*ss->arr)) == -1)
+		return -1;
+	msgkey_parse(f->hdr != NULL ? f->hdr : "", f->hdrlen, &k);
+	b = &ss->arr[ss->narr];
+	memset(b, 0, sizeof(*b));
+	b->uid = f->uid;
+	b->size = f->size;
+	b->idate = f->idate;
+	b->flags = f->flags;
+	/* The new side also answers to its alias: Exchange's kept original
+	 * Message-ID, else the header hash (a copier may have added an id
+	 * to a message that had none). */
+	if (side == BACKEND_NEW && k.msgid[0] != '\0')
+		akey = k.alias[0] != '\0' ? k.alias : k.hash;
+	if ((b->key = strdup(msgkey_primary(&k))) == NULL ||
+	    (akey != NULL && (b->akey = strdup(akey)) == NULL))
+		return -1;
+	b->keyh = msgkey_hash64(b->key);
+	b->akeyh = akey != NULL ? msgkey_hash64(akey) : 0;
+	if (f->keywords[0] != '\0' &&
+	    (b->keywords = strdup(f->keywords)) == NULL)
+		return -1;
+	ss->narr++;
+	return 0;
+}
+
+static void
+sync_data(struct backend *b, const struct imap_response *r, void *arg)
+{
+	struct sync		*y = arg;
+	int			 side = backend_side(b);
+	struct side_sync	*ss = &y->side[side];
+	struct fetch_row	 f;
+
+	if (!imap_response_is(r, "FETCH"))
+		return;
+	mbox_fetch_items(r, &f);
+	if (f.uid == 0)
+		return;
+	if (f.hdr != NULL || (ss->full && f.has_flags && f.idate != 0)) {
+		/* "UID FETCH n:*" also answers the last message when n is
+		 * past the end. */
+		if (f.uid >= ss->from && add_arrival(ss, side, &f) == -1)
+			ss->failed = true;
+		if (ss->full && add_scan(ss, &f) == -1)
+			ss->failed = true;
+	} else if (f.has_flags && add_scan(ss, &f) == -1)
+		ss->failed = true;
+}
+
+static void
+sync_step_done(struct sync *y)
+{
+	int	 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (y->side[side].active && (y->side[side].pending > 0 ||
+		    !y->side[side].selected) && !y->side[side].failed)
+			return;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (y->side[side].pending > 0)
+			return;
+	sync_apply(y);
+}
+
+static void
+sync_fetch_done(struct backend *b, const struct backend_result *res,
+    void *arg)
+{
+	struct sync		*y = arg;
+	struct side_sync	*ss = &y->side[backend_side(b)];
+
+	ss->pending--;
+	if (res->status != BACKEND_OK) {
+		ss->failed = true;
+		snprintf(y->why, sizeof(y->why), "%s: %s", backend_name(b),
+		    res->text);
+	}
+	sync_step_done(y);
+}
+
+/* SELECT answered: decide what to fetch. */
+static void
+sync_selected(struct backend *b, const struct backend_result *res,
+    void *arg)
+{
+	struct sync		*y = arg;
+	int			 side = backend_side(b);
+	struct side_sync	*ss = &y->side[side];
+	struct view_side	*vs = view_side(y->mb->v, side);
+	char			 cmd[256];
+
+	ss->pending--;
+	ss->selected = true;
+	if (res->status != BACKEND_OK || ss->uidvalidity == 0) {
+		ss->failed = true;
+		snprintf(y->why, sizeof(y->why), "%s: %s", backend_name(b),
+		    res->status != BACKEND_OK ? res->text : "no UIDVALIDITY");
+		sync_step_done(y);
+		return;
+	}
+	ss->full = vs->uidvalidity != ss->uidvalidity;
+	ss->from = ss->full ? 1 : vs->uidnext > 0 ? vs->uidnext : 1;
+	ss->scanned = true;
+	if (ss->exists == 0) {
+		sync_step_done(y);
+		return;
+	}
+	if (ss->full || ss->uidnext == 0 || ss->uidnext > ss->from) {
+		snprintf(cmd, sizeof(cmd), "UID FETCH %u:* (%s)", ss->from,
+		    IDENTITY_ITEMS);
+		ss->pending++;
+		backend_cmd(b, cmd, sync_data, sync_fetch_done, y);
+	}
+	if (!ss->full) {
+		ss->pending++;
+		backend_cmd(b, "UID FETCH 1:* (UID FLAGS)", sync_data,
+		    sync_fetch_done, y);
+	}
+	sync_step_done(y);
+}
+
+static void
+sync_select_data(struct backend *b, const struct imap_response *r,
+    void *arg)
+{
+	struct sync		*y = arg;
+	struct side_sync	*ss = &y->side[backend_side(b)];
+	uint64_t		 v;
+
+	if (r->has_number && imap_response_is(r, "EXISTS"))
+		ss->exists = r->number;
+	if (r->code == NULL || r->ncode_args < 1)
+		return;
+	if (strcasecmp(r->code, "UIDVALIDITY") == 0)
+		imap_arg_get_number(&r->code_args[0], &ss->uidvalidity);
+	else if (strcasecmp(r->code, "UIDNEXT") == 0)
+		imap_arg_get_number(&r->code_args[0], &ss->uidnext);
+	else if (strcasecmp(r->code, "HIGHESTMODSEQ") == 0 &&
+	    imap_arg_get_number64(&r->code_args[0], &v))
+		ss->modseq = v;
+}
+
+/* SELECT or EXAMINE of the folder's part on side; false if impossible. */
+static bool
+select_cmd(struct imap_session *s, const struct ufolder *f, int side,
+    bool readonly, backend_data_cb *data, backend_done_cb *done, void *arg)
+{
+	struct backend	*b = s->be[side];
+	struct evbuffer	*cmd;
+	const char	*err;
+	char		*wire;
+
+	if (b == NULL || !backend_ready(b))
+		return false;
+	if ((wire = mutf7_encode(f->part[side].name,
+	    strlen(f->part[side].name), &err)) == NULL ||
+	    imap_string_kind(wire, strlen(wire), 0) == IMAP_STR_LITERAL ||
+	    (cmd = evbuffer_new()) == NULL) {
+		free(wire);
+		return false;
+	}
+	evbuffer_add_printf(cmd, "%s ", readonly ? "EXAMINE" : "SELECT");
+	imap_write_mailbox(cmd, wire, 0);
+	evbuffer_add(cmd, "", 1);
+	backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), data, done,
+	    arg);
+	evbuffer_free(cmd);
+	free(wire);
+	return true;
+}
+
+static bool
+sync_select_side(struct sync *y, const struct ufolder *f, int side)
+{
+	if (!f->part[side].present || f->part[side].noselect)
+		return true;
+	y->side[side].active = true;
+	y->side[side].pending++;
+	if (select_cmd(y->s, f, side, y->readonly, sync_select_data,
+	    sync_selected, y))
+		return true;
+	y->side[side].pending--;
+	return false;
+}
+
+/*
+ * The apply half.
+ */
+static int
+bmsg_cmp(const void *a, const void *b)
+{
+	const struct bmsg	*x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int
+apply_side(struct sync *y, int side)
+{
+	struct side_sync	*ss = &y->side[side];
+	struct view		*v = y->mb->v;
+	struct view_side	*vs = view_side(v, side);
+	size_t			 i, skip = 0;
+
+	if (!ss->active)
+		return 0;
+	if (vs->uidvalidity != ss->uidvalidity) {
+		if (vs->uidvalidity != 0 && view_side_reset(v, side) == -1)
+			return -1;
+	} else {
+		/* Someone else's sync took these already. */
+		while (skip < ss->narr && ss->arr[skip].uid < vs->uidnext)
+			skip++;
+	}
+	if (view_add(v, side, ss->arr + skip, ss->narr - skip) == -1)
+		return -1;
+	if (ss->scanned) {
+		if (view_scan_begin(v, side, ss->uidnext) == -1)
+			return -1;
+		for (i = 0; i < ss->nscan; i++)
+			if (view_scan_flags(v, side, ss->scan[i].uid,
+			    ss->scan[i].flags, ss->scan[i].keywords) == -1)
+				return -1;
+		if (view_scan_end(v, side) == -1)
+			return -1;
+	}
+	vs->uidvalidity = ss->uidvalidity;
+	if (ss->uidnext > vs->uidnext)
+		vs->uidnext = ss->uidnext;
+	vs->highestmodseq = ss->modseq;
+	return state_folder_side(y->mb->u->store, y->mb->fid, side,
+	    vs->uidvalidity, vs->uidnext, vs->highestmodseq);
+}
+
+static int
+apply(struct sync *y)
+{
+	struct view	*v = y->mb->v;
+	struct state	*st = y->mb->u->store;
+	struct side_sync *l = &y->side[BACKEND_LEGACY], *n = &y->side[BACKEND_NEW];
+	int		 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		qsort(y->side[side].arr, y->side[side].narr,
+		    sizeof(struct bmsg), bmsg_cmp);
+	if (state_begin(st) == -1)
+		return -1;
+	view_stats_reset(v);
+	if (view_count(v) == 0 && view_uidnext(v) == 1) {
+		/* First build: number everything by date. */
+		if (view_build(v, l->arr, l->narr, n->arr, n->narr) == -1)
+			goto fail;
+		for (side = 0; side < BACKEND_COUNT; side++) {
+			y->side[side].narr = y->side[side].narr;
+			y->side[side].scanned = false;
+			if (!y->side[side].active)
+				continue;
+			view_side(v, side)->uidvalidity =
+			    y->side[side].uidvalidity;
+			view_side(v, side)->uidnext = y->side[side].uidnext;
+			if (state_folder_side(st, y->mb->fid, side,
+			    y->side[side].uidvalidity, y->side[side].uidnext,
+			    y->side[side].modseq) == -1)
+				goto fail;
+		}
+	} else if (apply_side(y, BACKEND_LEGACY) == -1 ||
+	    apply_side(y, BACKEND_NEW) == -1)
+		goto fail;
+	if (state_folder_synced(st, y->mb->fid, (int64_t)time(NULL)) == -1)
+		goto fail;
+	return state_commit(st);
+ fail:
+	state_rollback(st);
+	return -1;
+}
+
+static void
+sync_apply(struct sync *y)
+{
+	struct imap_session	*s = y->s;
+	const struct view_stats	*st;
+	int			 side;
+	bool			 ok = true;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (y->side[side].failed)
+			ok = false;
+	if (ok && apply(y) == -1) {
+		ok = false;
+		snprintf(y->why, sizeof(y->why), "state store error");
+		/* The view may hold half a sync: reread it from the store. */
+		if (view_load(y->mb->v) == -1)
+			log_sess(LOG_WARNING, s->sid, "event=view-reload-failed "
+			    "folder=\"%s\"", y->mb->path);
+	}
+	st = view_stats(y->mb->v);
+	if (ok && (st->added || st->paired || st->expunged || st->hidden ||
+	    st->unpaired))
+		log_sess(LOG_INFO, s->sid, "event=sync user=%s folder=\"%s\" "
+		    "added=%zu paired=%zu hidden=%zu expunged=%zu unpaired=%zu "
+		    "flags=%zu messages=%zu", s->user, y->mb->path, st->added,
+		    st->paired, st->hidden, st->expunged, st->unpaired,
+		    st->flags, view_count(y->mb->v));
+	else if (!ok)
+		log_sess(LOG_WARNING, s->sid, "event=sync-failed user=%s "
+		    "folder=\"%s\" reason=\"%s\"", s->user, y->mb->path, y->why);
+	if (s->sync == y)
+		s->sync = NULL;
+	if (ok)
+		mbox_changed(y->mb, s);
+	y->cb(s, ok, y->why);
+	sync_free(y);
+}
+
+/* Starts a sync of mb for s; the session keeps it in s->sync. */
+static void
+sync_start(struct imap_session *s, struct mbox *mb, const struct ufolder *f,
+    bool readonly, mbox_sync_cb *cb)
+{
+	struct sync	*y;
+	int		 side;
+
+	if ((y = calloc(1, sizeof(*y))) == NULL) {
+		cb(s, false, "out of memory");
+		return;
+	}
+	y->s = s;
+	y->mb = mb;
+	y->readonly = readonly;
+	y->cb = cb;
+	s->sync = y;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (!sync_select_side(y, f, side)) {
+			s->sync = NULL;
+			sync_free(y);
+			cb(s, false, "backend unavailable");
+			return;
+		}
+	sync_step_done(y);
+}
+
+/*
+ * Sessions.
+ */
+static void
+sel_free(struct imap_session *s)
+{
+	struct selected	*sel = s->sel, **pp;
+
+	if (sel == NULL)
+		return;
+	for (pp = &sel->mb->sessions; *pp != NULL; pp = &(*pp)->mb_next)
+		if (*pp == sel) {
+			*pp = sel->mb_next;
+			break;
+		}
+	if (sel->poll != NULL)
+		event_free(sel->poll);
+	mbox_put(&sel->mb);
+	free(sel->vuids);
+	free(sel->path);
+	free(sel);
+	s->sel = NULL;
+}
+
+void
+mbox_close(struct imap_session *s)
+{
+	sel_free(s);
+}
+
+/* Only a session being freed can leave a sync behind: its backends went
+ * first, and their callbacks with them. */
+void
+mbox_session_free(struct imap_session *s)
+{
+	sel_free(s);
+	if (s->sync != NULL) {
+		struct mbox *mb = s->sync->mb;
+
+		sync_free(s->sync);
+		s->sync = NULL;
+		(void)mb;
+	}
+	mbox_put(&s->status_mb);
+}
+
+static void
+select_synced(struct imap_session *s, bool ok, const char *why)
+{
+	struct selected	*sel = s->sel;
+	struct view	*v = sel->mb->v;
+	size_t		 i, n = view_count(v);
+	mbox_sync_cb	*cb = sel->after;
+
+	if (ok && (sel->vuids = calloc(n + 1, sizeof(*sel->vuids))) == NULL)
+		ok = false;
+	if (!ok) {
+		sel_free(s);
+		cb(s, false, why);
+		return;
+	}
+	sel->cap = n + 1;
+	for (i = 0; i < n; i++)
+		sel->vuids[i] = view_at(v, i)->vuid;
+	sel->n = n;
+	sel->modseq = view_modseq(v);
+	sel->expunges = view_expunges(v);
+	cb(s, true, NULL);
+}
+
+void
+mbox_select(struct imap_session *s, const struct ufolder *f, bool readonly,
+    mbox_sync_cb *cb)
+{
+	struct selected	*sel;
+	struct mbox	*mb;
+
+	sel_free(s);
+	if (s->u == NULL || (mb = mbox_get(s->u, f->path)) == NULL) {
+		cb(s, false, "state store unavailable");
+		return;
+	}
+	if ((sel = calloc(1, sizeof(*sel))) == NULL ||
+	    (sel->path = strdup(f->path)) == NULL) {
+		free(sel);
+		mbox_put(&mb);
+		cb(s, false, "out of memory");
+		return;
+	}
+	sel->s = s;
+	sel->mb = mb;
+	sel->readonly = readonly;
+	sel->after = cb;
+	sel->mb_next = mb->sessions;
+	mb->sessions = sel;
+	s->sel = sel;
+	sync_start(s, mb, f, readonly, select_synced);
+}
+
+void
+mbox_resync(struct imap_session *s, mbox_sync_cb *cb)
+{
+	const struct ufolder	*f;
+
+	if (s->sel == NULL || s->folders == NULL ||
+	    (f = folders_find(s->folders, s->sel->path)) == NULL) {
+		cb(s, false, "folder no longer exists");
+		return;
+	}
+	sync_start(s, s->sel->mb, f, s->sel->readonly, cb);
+}
+
+/*
+ * STATUS of a folder other than the selected one selects it on the
+ * backends for the sync; the selected folder is selected again after, in
+ * the same queue, so later commands find it.
+ */
+static void
+reselect(struct imap_session *s)
+{
+	const struct ufolder	*f;
+	int			 side;
+
+	if (s->sel == NULL || (f = folders_find(s->folders, s->sel->path)) ==
+	    NULL)
+		return;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (f->part[side].present && !f->part[side].noselect)
+			select_cmd(s, f, side, s->sel->readonly, NULL, NULL,
+			    NULL);
+}
+
+static void
+status_self_synced(struct imap_session *s, bool ok, const char *why)
+{
+	s->status_cb(s, ok, s->sel != NULL ? s->sel->mb->v : NULL, why);
+}
+
+static void
+status_synced(struct imap_session *s, bool ok, const char *why)
+{
+	struct mbox	*mb = s->status_mb;
+	mbox_status_cb	*cb = s->status_cb;
+
+	s->status_mb = NULL;
+	reselect(s);
+	cb(s, ok, mb != NULL ? mb->v : NULL, why);
+	mbox_put(&mb);
+}
+
+void
+mbox_status(struct imap_session *s, const struct ufolder *f,
+    mbox_status_cb *cb)
+{
+	struct mbox	*mb;
+
+	if (s->sel != NULL && strcmp(s->sel->path, f->path) == 0) {
+		/* Its own sync, and the notifications come first. */
+		s->status_cb = cb;
+		mbox_resync(s, status_self_synced);
+		return;
+	}
+	if (s->u == NULL || (mb = mbox_get(s->u, f->path)) == NULL) {
+		cb(s, false, NULL, "state store unavailable");
+		return;
+	}
+	s->status_mb = mb;
+	s->status_cb = cb;
+	sync_start(s, mb, f, true, status_synced);
+}
+
+/*
+ * Sequence numbers and notifications.
+ */
+struct view *
+mbox_view(struct imap_session *s)
+{
+	return s->sel != NULL ? s->sel->mb->v : NULL;
+}
+
+uint32_t
+mbox_count(struct imap_session *s)
+{
+	return s->sel != NULL ? (uint32_t)s->sel->n : 0;
+}
+
+uint32_t
+mbox_seq_vuid(struct imap_session *s, uint32_t seq)
+{
+	return s->sel != NULL && seq >= 1 && seq <= s->sel->n ?
+	    s->sel->vuids[seq - 1] : 0;
+}
+
+bool
+mbox_readonly(struct imap_session *s)
+{
+	return s->sel == NULL || s->sel->readonly;
+}
+
+void
+mbox_write_flags(struct evbuffer *out, const struct view *v,
+    const struct vmsg *m)
+{
+	char		 buf[64];
+	const char	*kw = view_keywords(v, m->kw);
+
+	view_flag_text(vmsg_flags(m), buf);
+	evbuffer_add_printf(out, "(%s%s%s)", buf, buf[0] != '\0' &&
+	    kw[0] != '\0' ? " " : "", kw);
+}
+
+/* EXPUNGE for what left the view, highest sequence number first. */
+static void
+notify_expunges(struct imap_session *s, struct evbuffer *out)
+{
+	struct selected	*sel = s->sel;
+	struct view	*v = sel->mb->v;
+	size_t		 i, j = 0;
+
+	for (i = sel->n; i-- > 0;)
+		if (view_find(v, sel->vuids[i]) == NULL) {
+			evbuffer_add_printf(out, "* %zu EXPUNGE\r\n", i + 1);
+			sel->vuids[i] = 0;
+		}
+	for (i = 0; i < sel->n; i++)
+		if (sel->vuids[i] != 0)
+			sel->vuids[j++] = sel->vuids[i];
+	sel->n = j;
+	sel->expunges = view_expunges(v);
+}
+
+static int
+notify_exists(struct imap_session *s, struct evbuffer *out)
+{
+	struct selected	*sel = s->sel;
+	struct view	*v = sel->mb->v;
+	uint32_t	 last = sel->n > 0 ? sel->vuids[sel->n - 1] : 0;
+	size_t		 i, n0 = sel->n, cnt = view_count(v);
+
+	for (i = view_lower_bound(v, last + 1); i < cnt; i++) {
+		if (sel->n == sel->cap) {
+			size_t	 ncap = sel->cap ? sel->cap * 2 : 64;
+			void	*np = reallocarray(sel->vuids, ncap,
+			    sizeof(*sel->vuids));
+
+			if (np == NULL)
+				return -1;
+			sel->vuids = np;
+			sel->cap = ncap;
+		}
+		sel->vuids[sel->n++] = view_at(v, i)->vuid;
+	}
+	if (sel->n != n0)
+		evbuffer_add_printf(out, "* %zu EXISTS\r\n", sel->n);
+	return 0;
+}
+
+void
+mbox_notify(struct imap_session *s, bool expunges)
+{
+	struct selected		*sel = s->sel;
+	struct view		*v;
+	struct evbuffer		*out;
+	const struct vmsg	*m;
+	size_t			 i, n0;
+
+	if (sel == NULL || sel->vuids == NULL || (out = evbuffer_new()) ==
+	    NULL)
+		return;
+	v = sel->mb->v;
+	if (expunges && sel->expunges != view_expunges(v))
+		notify_expunges(s, out);
+	n0 = sel->n;
+	if (notify_exists(s, out) == -1)
+		log_sess(LOG_WARNING, s->sid, "event=notify-failed "
+		    "reason=\"out of memory\"");
+	if (view_modseq(v) != sel->modseq) {
+		for (i = 0; i < n0; i++) {
+			if ((m = view_find(v, sel->vuids[i])) == NULL ||
+			    m->modseq <= sel->modseq)
+				continue;
+			evbuffer_add_printf(out, "* %zu FETCH (FLAGS ", i + 1);
+			mbox_write_flags(out, v, m);
+			evbuffer_add(out, ")\r\n", 3);
+		}
+		sel->modseq = view_modseq(v);
+	}
+	sess_write_buffer(s, out);
+	evbuffer_free(out);
+}
+
+void
+mbox_changed(struct mbox *mb, struct imap_session *by)
+{
+	struct selected	*sel;
+
+	for (sel = mb->sessions; sel != NULL; sel = sel->mb_next)
+		if (sel->s != by && sel->idling)
+			mbox_notify(sel->s, true);
+}

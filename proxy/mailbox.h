@@ -1,0 +1,48 @@
+/*
+ * Merged mailboxes as a session sees them (DESIGN §4-6): the shared view
+ * of a unified folder per user, its sync against both backends, and the
+ * per-session sequence numbers and notifications.
+ */
+#ifndef PROXY_MAILBOX_H
+#define PROXY_MAILBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct imap_session;
+struct ufolder;
+struct view;
+
+typedef void	 mbox_sync_cb(struct imap_session *, bool ok, const char *why);
+
+/*
+ * Opens the view of folder f for s (shared with the user's other sessions
+ * that have it open), selects its backing folders on s's backends and
+ * brings the view up to date.  cb runs once, unless s is freed first.
+ */
+void		 mbox_select(struct imap_session *, const struct ufolder *,
+		    bool readonly, mbox_sync_cb *);
+/* Syncs the selected folder again (NOOP, CHECK, IDLE polls). */
+void		 mbox_resync(struct imap_session *, mbox_sync_cb *);
+/* Leaves the selected folder (UNSELECT, CLOSE, SELECT of another). */
+void		 mbox_close(struct imap_session *);
+
+/*
+ * Untagged EXPUNGE/EXISTS/FETCH FLAGS for what changed in the view since
+ * s last heard; expunges only where the client may receive them.
+ */
+void		 mbox_notify(struct imap_session *, bool expunges);
+
+/* The selected view and the session's sequence numbers. */
+struct view	*mbox_view(struct imap_session *);
+uint32_t	 mbox_count(struct imap_session *);
+uint32_t	 mbox_seq_vuid(struct imap_session *, uint32_t seq);
+bool		 mbox_readonly(struct imap_session *);
+
+/* A one-shot STATUS of a folder that s may not have selected. */
+typedef void	 mbox_status_cb(struct imap_session *, bool ok,
+		    struct view *, const char *why);
+void		 mbox_status(struct imap_session *, const struct ufolder *,
+		    mbox_status_cb *);
+
+#endif

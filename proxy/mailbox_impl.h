@@ -1,0 +1,77 @@
+/*
+ * The inside of merged mailboxes, shared by mailbox.c (views and sync),
+ * mbox_session.c (sequence numbers, notifications) and cmd_mailbox.c (the
+ * commands).  Nothing outside proxy/ includes it.
+ */
+#ifndef PROXY_MAILBOX_IMPL_H
+#define PROXY_MAILBOX_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct imap_response;
+struct imap_session;
+struct sync;
+struct user;
+struct view;
+
+/* One open unified folder of one user, shared by the user's sessions. */
+struct mbox {
+	struct mbox		*next;		/* user->mboxes */
+	struct user		*u;
+	char			*path;
+	int64_t			 fid;
+	int			 refs;
+	struct view		*v;
+	struct selected		*sessions;	/* that have it selected */
+};
+
+/* A session's selected folder. */
+struct selected {
+	struct selected		*mb_next;
+	struct imap_session	*s;
+	struct mbox		*mb;
+	char			*path;
+	bool			 readonly;
+	uint32_t		*vuids;		/* seq - 1 -> vuid */
+	size_t			 n, cap;
+	uint32_t		 modseq;	/* flag changes told up to */
+	uint32_t		 expunges;	/* view_expunges() told */
+	bool			 idling;
+	void			(*after)(struct imap_session *, bool,
+				    const char *);	/* SELECT's callback */
+	struct event		*poll;
+};
+
+/* What a FETCH response said about one message. */
+struct fetch_row {
+	uint32_t		 uid, size, idate;
+	bool			 has_flags;
+	uint8_t			 flags;
+	char			 keywords[512];
+	const char		*hdr;
+	size_t			 hdrlen;
+};
+
+struct scan_row {
+	uint32_t		 uid;
+	uint8_t			 flags;
+	char			*keywords;
+};
+
+void		 mbox_fetch_items(const struct imap_response *,
+		    struct fetch_row *);
+uint32_t	 mbox_parse_idate(const char *);
+void		 mbox_format_idate(uint32_t, char *, size_t);
+struct evbuffer;
+struct vmsg;
+/* "(\\Seen $Forwarded)" as shown for m. */
+void		 mbox_write_flags(struct evbuffer *, const struct view *,
+		    const struct vmsg *);
+/* Frees what s holds here (the session is going). */
+void		 mbox_session_free(struct imap_session *);
+/* The view changed (a sync by `by`): tell idling sessions. */
+void		 mbox_changed(struct mbox *, struct imap_session *by);
+
+#endif

@@ -1,0 +1,280 @@
+"""Merged mailboxes through imapmerge (issue: merged mailboxes).
+
+The test bed's copier plays the migration.  A message's identity here is
+what DESIGN §4 pairs on: its Message-ID, or the original one that Exchange
+keeps in X-Microsoft-Original-Message-ID when it rewrites it.
+"""
+
+import imaplib
+import random
+import re
+import socket
+import ssl
+import time
+
+import pytest
+
+import tb
+from proxy import Imapmerge
+
+HDR = "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID X-MICROSOFT-ORIGINAL-MESSAGE-ID SUBJECT DATE)])"
+
+
+def login(testbed, imapmerge, user):
+    c = imaplib.IMAP4_SSL("localhost", imapmerge.imaps_port,
+                          ssl_context=testbed.ctx(), timeout=60)
+    c.login(*user)
+    return c
+
+
+def identity(header):
+    """The pairing identity of a header block."""
+    orig = re.search(rb"X-Microsoft-Original-Message-ID:\s*(<[^>]*>)",
+                     header, re.I)
+    mid = re.search(rb"Message-ID:\s*(<[^>]*>)", header, re.I)
+    if orig:
+        return orig.group(1).decode()
+    if mid:
+        return mid.group(1).decode()
+    subj = re.search(rb"Subject:\s*(.*)", header, re.I)
+    return "subject:" + subj.group(1).decode().strip()
+
+
+def uid_map(conn):
+    """uid -> identity of the selected folder."""
+    typ, data = conn.uid("FETCH", "1:*", HDR)
+    assert typ == "OK", data
+    out = {}
+    for item in data:
+        if isinstance(item, tuple):
+            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            out[uid] = identity(item[1])
+    return out
+
+
+def new_only(testbed, name, folder, count, seed_value):
+    """Mail that only the new server has (delivered after the switch)."""
+    rng = random.Random(seed_value)
+    ids = []
+    for i in range(count):
+        data, _, when, mid = tb.make_message(seed_value * 100000 + i, name,
+                                             rng, folder=folder)
+        tb.deliver(testbed.dir, "new", name, folder, data,
+                   when=1700000000 + seed_value * 86400 + i * 60)
+        ids.append(mid)
+    return ids
+
+
+def wire(folder):
+    return '"' + tb.mutf7_encode(folder) + '"'
+
+
+@pytest.mark.parametrize("folder,count,migrated,extra", [
+    ("INBOX", 300, 100, 50),
+    ("Sent Items", 40, 15, 10),
+    ("Deleted Items", 30, 10, 5),
+    ("Junk Email", 30, 10, 5),
+])
+def test_each_message_once(testbed, imapmerge, user, folder, count, migrated,
+                           extra):
+    name, _ = user
+    seeded = testbed.seed(name, folder=folder, count=count, migrated=migrated,
+                          no_message_id=5, exchange_ids=10, seed_value=7)
+    fresh = new_only(testbed, name, folder, extra, seed_value=8)
+    c = login(testbed, imapmerge, user)
+    typ, data = c.select(wire(folder))
+    assert typ == "OK", data
+    assert int(data[0]) == count + extra
+    ids = list(uid_map(c).values())
+    assert len(ids) == count + extra
+    assert len(set(ids)) == len(ids), "a message shows twice"
+    keyed = {i for i in ids if not i.startswith("subject:")}
+    assert keyed == {m for m in seeded[5:]} | set(fresh)
+    c.logout()
+
+
+class Idler:
+    """A raw IMAP connection for IDLE, which imaplib lacks."""
+
+    def __init__(self, testbed, port, user, folder="INBOX"):
+        raw = socket.create_connection(("localhost", port), timeout=30)
+        self.s = testbed.ctx().wrap_socket(raw, server_hostname="localhost")
+        self.buf = b""
+        self.readline()
+        self.cmd(f"a LOGIN {user[0]} {user[1]}")
+        self.cmd(f"b SELECT {wire(folder)}")
+
+    def readline(self, timeout=30):
+        """One line, or None when nothing complete came within timeout."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(65536)
+            except (socket.timeout, ssl.SSLError):
+                return None
+            assert chunk, "connection closed"
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def cmd(self, line):
+        tag = line.split()[0]
+        self.s.sendall(line.encode() + b"\r\n")
+        lines = []
+        while True:
+            ln = self.readline()
+            assert ln is not None, "no answer"
+            lines.append(ln)
+            if ln.startswith(tag.encode() + b" "):
+                assert ln.split()[1] == b"OK", ln
+                return lines
+
+    def idle(self):
+        self.s.sendall(b"i IDLE\r\n")
+        assert self.readline().startswith(b"+")
+
+    def collect(self, seconds, until=None):
+        """Untagged lines that arrive within `seconds`."""
+        got = []
+        deadline = time.monotonic() + seconds
+        while True:
+            ln = self.readline(deadline - time.monotonic())
+            if ln is None:
+                return got
+            got.append(ln)
+            if until and until(ln):
+                return got
+
+    def done(self):
+        self.s.sendall(b"DONE\r\n")
+        rest = []
+        while True:
+            ln = self.readline()
+            assert ln is not None, "no answer to DONE"
+            if ln.startswith(b"i "):
+                assert ln.startswith(b"i OK"), ln
+                return rest
+            rest.append(ln)
+
+    def close(self):
+        try:
+            self.s.settimeout(5)
+            self.s.sendall(b"z LOGOUT\r\n")
+        finally:
+            self.s.close()
+
+
+def test_migration_during_idle_is_invisible(testbed, imapmerge, user):
+    name, password = user
+    testbed.seed(name, count=60, migrated=20, seed_value=11)
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    before = uid_map(c)
+    assert len(before) == 60
+    idler = Idler(testbed, imapmerge.imaps_port, user)
+    idler.idle()
+    assert testbed.copy(name, password) == 40
+    # Two poll intervals: imapmerge has looked at both servers since.
+    seen = idler.collect(5)
+    assert not [ln for ln in seen if b"EXPUNGE" in ln or b"EXISTS" in ln], \
+        seen
+    idler.done()
+    idler.close()
+    c.noop()
+    after = uid_map(c)
+    assert after == before, "a UID changed its message"
+    # A migrated message is now served by its new copy.
+    uid = max(before)
+    typ, data = c.uid("FETCH", str(uid), "(BODY.PEEK[])")
+    body = next(x[1] for x in data if isinstance(x, tuple))
+    assert body.startswith(tb.COPY_MARK)
+    c.logout()
+
+
+def test_new_mail_and_server_side_expunge_during_idle(testbed, imapmerge,
+                                                      user):
+    name, password = user
+    testbed.seed(name, count=10, migrated=10, seed_value=12)
+    fresh = new_only(testbed, name, "INBOX", 1, seed_value=13)
+    idler = Idler(testbed, imapmerge.imaps_port, user)
+    idler.idle()
+    t0 = time.monotonic()
+    new_only(testbed, name, "INBOX", 1, seed_value=14)
+    seen = idler.collect(8, until=lambda ln: b"EXISTS" in ln)
+    assert any(ln.strip() == b"* 12 EXISTS" for ln in seen), seen
+    assert time.monotonic() - t0 < 2 + 3     # poll interval + margin
+    # Gone from the new server directly: gone from the view.
+    new = testbed.imaps("new", *user)
+    new.select("INBOX")
+    typ, data = new.search(None, "HEADER", "Message-ID", fresh[0])
+    new.store(data[0].decode(), "+FLAGS", "\\Deleted")
+    new.expunge()
+    new.logout()
+    seen = idler.collect(8, until=lambda ln: b"EXPUNGE" in ln)
+    assert any(ln.strip() == b"* 11 EXPUNGE" for ln in seen), seen
+    idler.done()
+    idler.close()
+
+
+def test_new_copy_deleted_on_server_leaves_view(testbed, imapmerge, user):
+    name, _ = user
+    ids = testbed.seed(name, count=5, migrated=5, seed_value=15)
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    assert len(uid_map(c)) == 5
+    new = testbed.imaps("new", *user)
+    new.select("INBOX")
+    typ, data = new.search(None, "HEADER", "Message-ID", ids[2])
+    new.store(data[0].decode(), "+FLAGS", "\\Deleted")
+    new.expunge()
+    new.logout()
+    c.noop()
+    left = set(uid_map(c).values())
+    assert ids[2] not in left and len(left) == 4
+    c.logout()
+
+
+def test_uids_stable_across_sessions_restart_and_recreate(testbed, user):
+    name, password = user
+    testbed.seed(name, folder="Archive", count=20, migrated=8, seed_value=16)
+    im = Imapmerge(testbed.IMAPMERGE_CONF,
+                   f"{testbed.dir}/imapmerge-restart.log",
+                   testbed.IMAPMERGE_IMAP_PORT, testbed.IMAPMERGE_IMAPS_PORT)
+    im.start()
+    try:
+        a = login(testbed, im, user)
+        b = login(testbed, im, user)
+        typ, d = a.select("Archive")
+        uv = a.response("UIDVALIDITY")[1]
+        b.select("Archive")
+        first = uid_map(a)
+        assert uid_map(b) == first
+        a.logout()
+        b.logout()
+    finally:
+        im.stop()
+    im.start()
+    try:
+        a = login(testbed, im, user)
+        a.select("Archive")
+        assert a.response("UIDVALIDITY")[1] == uv
+        assert uid_map(a) == first
+        a.logout()
+        # The folder is recreated on the new server: a new UIDVALIDITY
+        # there, the same messages copied again.
+        new = testbed.imaps("new", *user)
+        new.delete("Archive")
+        new.create("Archive")
+        new.logout()
+        testbed.copy(name, password, folders=["Archive"])
+        a = login(testbed, im, user)
+        a.select("Archive")
+        assert a.response("UIDVALIDITY")[1] == uv
+        assert uid_map(a) == first
+        a.logout()
+    finally:
+        im.stop()
