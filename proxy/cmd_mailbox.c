@@ -1,6 +1,6 @@
 /*
  * Commands on merged mailboxes: SELECT, EXAMINE, STATUS, FETCH, UID FETCH,
- * NOOP, CHECK, CLOSE, UNSELECT, IDLE.
+ * NOOP, CHECK, UNSELECT, IDLE (changes are in cmd_store.c).
  *
  * UID, FLAGS, INTERNALDATE and RFC822.SIZE come from the view; other FETCH
  * items from the copy that serves each message, one UID FETCH per backend,
@@ -570,15 +570,18 @@ cmd_uid(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	}
 	if (strcasecmp(sub, "FETCH") == 0)
 		fetch_run(s, args + 1, nargs - 1, true);
+	else if (strcasecmp(sub, "STORE") == 0)
+		sess_uid_store(s, args + 1, nargs - 1);
+	else if (strcasecmp(sub, "EXPUNGE") == 0)
+		sess_uid_expunge(s, args + 1, nargs - 1);
 	else
 		sess_done(s, "BAD UID %s is not supported", strcasecmp(sub,
-		    "STORE") == 0 || strcasecmp(sub, "SEARCH") == 0 ||
-		    strcasecmp(sub, "COPY") == 0 || strcasecmp(sub, "MOVE") ==
-		    0 || strcasecmp(sub, "EXPUNGE") == 0 ? sub : "command");
+		    "SEARCH") == 0 || strcasecmp(sub, "COPY") == 0 ||
+		    strcasecmp(sub, "MOVE") == 0 ? sub : "command");
 }
 
 /*
- * NOOP, CHECK, CLOSE, UNSELECT.
+ * NOOP, CHECK, UNSELECT.
  */
 static void
 noop_synced(struct imap_session *s, bool ok, const char *why)
@@ -620,15 +623,6 @@ cmd_unselect(struct imap_session *s, const struct imap_arg *args,
 	mbox_close(s);
 	sess_enter(s, SESS_AUTH);
 	sess_done(s, "OK UNSELECT completed");
-}
-
-/* Without EXPUNGE (a later change) CLOSE is UNSELECT. */
-void
-cmd_close(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	mbox_close(s);
-	sess_enter(s, SESS_AUTH);
-	sess_done(s, "OK CLOSE completed");
 }
 
 /*

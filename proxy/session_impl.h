@@ -146,6 +146,10 @@ CMD_FN(cmd_close);
 CMD_FN(cmd_unselect);
 CMD_FN(cmd_idle);
 CMD_FN(cmd_noop);
+CMD_FN(cmd_store);
+CMD_FN(cmd_expunge);
+CMD_FN(sess_uid_store);
+CMD_FN(sess_uid_expunge);
 #undef CMD_FN
 
 /* cmd_mailbox.c */

@@ -1004,3 +1004,20 @@ view_set_flags(struct view *v, uint32_t vuid, enum backend_side side,
 		m->modseq = ++v->modseq;
 	return store_flags(v, m, side);
 }
+
+int
+view_set_keywords(struct view *v, uint32_t vuid, const char *text)
+{
+	struct vmsg	*m;
+	uint16_t	 kw;
+
+	if ((m = view_get(v, vuid)) == NULL)
+		return 0;
+	if (kw_intern(v, text, &kw) == -1)
+		return -1;
+	if (kw == m->kw)
+		return 0;
+	m->kw = kw;
+	m->modseq = ++v->modseq;
+	return store_flags(v, m, vmsg_serving(m));
+}

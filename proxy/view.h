@@ -128,6 +128,9 @@ int		 view_side_reset(struct view *, enum backend_side);
 int		 view_set_flags(struct view *, uint32_t vuid,
 		    enum backend_side, uint8_t flags);
 
+/* The keywords shown ("$Forwarded Junk", "" for none). */
+int		 view_set_keywords(struct view *, uint32_t vuid, const char *);
+
 /* Records a tombstone for a message the user deleted. */
 int		 view_tombstone(struct view *, uint32_t vuid);
 /* Removes a message from the view (after the copies are gone). */

@@ -278,3 +278,80 @@ def test_uids_stable_across_sessions_restart_and_recreate(testbed, user):
         a.logout()
     finally:
         im.stop()
+
+
+def direct_flags(testbed, user, side, mid, folder="INBOX"):
+    """The flags of the message with Message-ID mid on one server."""
+    c = testbed.imaps(side, *user)
+    c.select(folder, readonly=True)
+    typ, data = c.search(None, "HEADER", "Message-ID", mid)
+    assert data[0], (side, mid)
+    typ, data = c.fetch(data[0].split()[0].decode(), "(FLAGS)")
+    c.logout()
+    return set(re.search(rb"FLAGS \(([^)]*)\)", data[0]).group(1).split()) \
+        - {b"\\Recent"}
+
+
+def uid_of(conn, mid):
+    for uid, ident in uid_map(conn).items():
+        if ident == mid:
+            return uid
+    raise AssertionError(mid)
+
+
+def test_store_and_read_reach_every_copy(testbed, imapmerge, user):
+    name, _ = user
+    ids = testbed.seed(name, count=4, migrated=4, seed_value=17,
+                       seen_every=100)
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    typ, data = c.uid("STORE", str(uid_of(c, ids[1])), "+FLAGS",
+                      r"(\Seen \Flagged)")
+    assert typ == "OK" and b"\\Flagged" in data[0], data
+    for side in ("legacy", "new"):
+        assert {b"\\Seen", b"\\Flagged"} <= direct_flags(testbed, user, side,
+                                                         ids[1]), side
+    # A non-peek body fetch marks both copies read.
+    assert not direct_flags(testbed, user, "legacy", ids[2])
+    typ, data = c.uid("FETCH", str(uid_of(c, ids[2])), "(BODY[])")
+    assert typ == "OK"
+    for side in ("legacy", "new"):
+        assert b"\\Seen" in direct_flags(testbed, user, side, ids[2]), side
+    typ, data = c.uid("FETCH", str(uid_of(c, ids[2])), "(FLAGS)")
+    assert b"\\Seen" in data[0]
+    c.logout()
+
+
+def test_expunged_legacy_only_never_returns(testbed, imapmerge, user):
+    name, password = user
+    ids = testbed.seed(name, count=6, migrated=2, seed_value=18)
+    a = login(testbed, imapmerge, user)
+    b = login(testbed, imapmerge, user)
+    a.select("INBOX")
+    b.select("INBOX")
+    assert uid_map(a) == uid_map(b)
+    victim = uid_of(a, ids[4])               # legacy-only
+    seq = sorted(uid_map(b)).index(victim) + 1
+    a.uid("STORE", str(victim), "+FLAGS", r"(\Deleted)")
+    typ, data = a.expunge()
+    assert typ == "OK" and data[0] is not None, data
+    assert ids[4] not in uid_map(a).values()
+    # The other session hears of it at its next NOOP, by its number.
+    b.untagged_responses.pop("EXPUNGE", None)
+    b.noop()
+    assert b.untagged_responses.pop("EXPUNGE", []) == [str(seq).encode()]
+    assert ids[4] not in uid_map(b).values()
+    # The legacy server still has it: imapmerge never deletes there.
+    legacy = testbed.imaps("legacy", *user)
+    legacy.select("INBOX", readonly=True)
+    assert legacy.search(None, "HEADER", "Message-ID", ids[4])[1][0]
+    legacy.logout()
+    # The migration copies it: still hidden, in both sessions.
+    assert testbed.copy(name, password) == 4
+    a.noop()
+    b.noop()
+    for c in (a, b):
+        left = list(uid_map(c).values())
+        assert ids[4] not in left and len(left) == 5
+    a.logout()
+    b.logout()
