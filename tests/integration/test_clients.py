@@ -1,6 +1,7 @@
-"""Real mail clients list the unified tree through imapmerge: mbsync,
-curl, Perl's Mail::IMAPClient and offlineimap, each with certificate
-verification against the test bed's CA."""
+"""Real mail clients through imapmerge: mbsync, curl, Perl's
+Mail::IMAPClient and offlineimap list the unified tree, each with
+certificate verification against the test bed's CA; mbsync and offlineimap
+sync a merged INBOX across a migration run."""
 
 import os
 import subprocess
@@ -108,3 +109,102 @@ sslcacertfile = {testbed.TESTBED_CA}
     assert sorted(remote.split("\n ")[1:]) == sorted(EXPECTED) or \
         sorted(x.strip() for x in remote.strip().splitlines()) == \
         sorted(EXPECTED), out
+
+
+def maildir_files(root):
+    files = []
+    for dirpath, _, names in os.walk(root):
+        if os.path.basename(dirpath) in ("cur", "new"):
+            files += [os.path.join(dirpath, n) for n in names]
+    return files
+
+
+def message_ids(files):
+    import re
+    out = []
+    for p in files:
+        with open(p, "rb") as f:
+            head = f.read(4096)
+        m = re.search(rb"^Message-ID:\s*(<[^>]*>)", head, re.M | re.I)
+        out.append(m.group(1) if m else p)
+    return out
+
+
+def test_mbsync_sync_survives_migration(testbed, imapmerge, user):
+    """Sync, let the migration copy the rest, sync again: nothing twice,
+    nothing deleted, one file per message."""
+    name, password = user
+    ids = testbed.seed(name, count=40, migrated=15, seed_value=21)
+    d = tempfile.mkdtemp(prefix="mbsync-")
+    rc = os.path.join(d, "rc")
+    write(rc, f"""IMAPAccount merged
+Host localhost
+Port {imapmerge.imaps_port}
+User {user[0]}
+Pass {user[1]}
+SSLType IMAPS
+CertificateFile {testbed.TESTBED_CA}
+AuthMechs PLAIN
+
+IMAPStore far
+Account merged
+
+MaildirStore near
+Path {d}/mail/
+Inbox {d}/mail/INBOX
+
+Channel c
+Far :far:INBOX
+Near :near:INBOX
+Sync Pull
+Create Near
+Expunge None
+SyncState *
+""")
+    os.makedirs(os.path.join(d, "mail"))
+    run(["mbsync", "-c", rc, "c"])
+    first = maildir_files(os.path.join(d, "mail", "INBOX"))
+    assert sorted(message_ids(first)) == sorted(i.encode() for i in ids)
+    assert testbed.copy(name, password) == 25
+    out = run(["mbsync", "-V", "-c", rc, "c"])
+    # The same files: nothing fetched again, nothing removed.
+    second = maildir_files(os.path.join(d, "mail", "INBOX"))
+    assert sorted(second) == sorted(first), out
+
+
+def test_offlineimap_sync_survives_migration(testbed, imapmerge, user):
+    name, password = user
+    ids = testbed.seed(name, count=30, migrated=10, seed_value=22)
+    d = tempfile.mkdtemp(prefix="offlineimap-")
+    rc = os.path.join(d, "rc")
+    write(rc, f"""[general]
+accounts = merged
+metadata = {d}/meta
+
+[Account merged]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = {d}/mail
+
+[Repository remote]
+type = IMAP
+remotehost = localhost
+remoteport = {imapmerge.imaps_port}
+remoteuser = {user[0]}
+remotepass = {user[1]}
+ssl = yes
+sslcacertfile = {testbed.TESTBED_CA}
+folderfilter = lambda f: f == 'INBOX'
+readonly = True
+""")
+    run(["offlineimap", "-c", rc, "-o", "-u", "basic"])
+    first = maildir_files(os.path.join(d, "mail", "INBOX"))
+    assert sorted(message_ids(first)) == sorted(i.encode() for i in ids)
+    assert testbed.copy(name, password) == 20
+    run(["offlineimap", "-c", rc, "-o", "-u", "basic"])
+    second = maildir_files(os.path.join(d, "mail", "INBOX"))
+    assert sorted(message_ids(second)) == sorted(message_ids(first))
+    assert len(second) == len(first)
