@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "protocol/imap_parser.h"
+#include "protocol/imap_write.h"
 #include "proxy/backend.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
@@ -344,6 +345,42 @@ backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
     backend_done_cb *done, void *arg)
 {
 	be_cmd_segments(b, command, strlen(command), NULL, 0, data, done, arg);
+}
+
+void
+backend_cmd_astrings(struct backend *b, const char *prefix,
+    const char *const *str, const size_t *len, size_t n,
+    backend_data_cb *data, backend_done_cb *done, void *arg)
+{
+	struct evbuffer	*buf = evbuffer_new();
+	size_t		 seg[BE_MAX_SEGMENTS], mark = 0, i, total;
+	int		 nseg = 0, flags;
+
+	flags = backend_has_cap(b, "LITERAL+") ? IMAP_WRITE_NONSYNC : 0;
+	if (buf == NULL) {
+		be_cmd_segments(b, "", 0, NULL, 0, data, done, arg);
+		return;
+	}
+	evbuffer_add_printf(buf, "%s", prefix);
+	for (i = 0; i < n; i++) {
+		evbuffer_add(buf, " ", 1);
+		if (imap_string_kind(str[i], len[i], 0) != IMAP_STR_LITERAL ||
+		    flags != 0) {
+			imap_write_astring(buf, str[i], len[i], flags);
+			continue;
+		}
+		if (nseg == BE_MAX_SEGMENTS - 1)
+			break;		/* callers send at most 3 literals */
+		/* Without LITERAL+, wait for "+" after each "{n}". */
+		evbuffer_add_printf(buf, "{%zu}", len[i]);
+		seg[nseg++] = evbuffer_get_length(buf) - mark;
+		mark = evbuffer_get_length(buf);
+		evbuffer_add(buf, str[i], len[i]);
+	}
+	total = evbuffer_get_length(buf);
+	be_cmd_segments(b, (const char *)evbuffer_pullup(buf, -1), total, seg,
+	    nseg, data, done, arg);
+	evbuffer_free(buf);
 }
 
 static void

@@ -55,6 +55,15 @@ void		 backend_open(struct backend *, const char *login,
 void		 backend_cmd(struct backend *, const char *command,
 		    backend_data_cb *data, backend_done_cb *done, void *arg);
 
+/*
+ * Queues "TAG <prefix> <astring>..." with each string written as an atom,
+ * quoted string or literal; literals wait for the server's "+" unless it
+ * has LITERAL+.  At most three of the strings may need literals.
+ */
+void		 backend_cmd_astrings(struct backend *, const char *prefix,
+		    const char *const *str, const size_t *len, size_t n,
+		    backend_data_cb *data, backend_done_cb *done, void *arg);
+
 int		 backend_ready(const struct backend *);
 int		 backend_has_cap(const struct backend *, const char *);
 enum backend_side backend_side(const struct backend *);

@@ -108,6 +108,7 @@ static const struct imap_command_def commands[] = {
 	{ "NAMESPACE",		cmd_namespace,		ST_LOGGEDIN },
 	{ "NOOP",		cmd_noop,		ST_ANY },
 	{ "RENAME",		cmd_rename,		ST_LOGGEDIN },
+	{ "SEARCH",		cmd_search,		ST_SELECTED },
 	{ "SELECT",		cmd_select,		ST_LOGGEDIN },
 	{ "STARTTLS",		cmd_starttls,		ST_NOTAUTH },
 	{ "STATUS",		cmd_status,		ST_LOGGEDIN },

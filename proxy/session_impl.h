@@ -150,6 +150,8 @@ CMD_FN(cmd_store);
 CMD_FN(cmd_expunge);
 CMD_FN(sess_uid_store);
 CMD_FN(sess_uid_expunge);
+CMD_FN(cmd_search);
+CMD_FN(sess_uid_search);
 #undef CMD_FN
 
 /* cmd_mailbox.c */

@@ -1021,3 +1021,13 @@ view_set_keywords(struct view *v, uint32_t vuid, const char *text)
 	m->modseq = ++v->modseq;
 	return store_flags(v, m, vmsg_serving(m));
 }
+
+const struct vmsg *
+view_by_uid(const struct view *v, enum backend_side side, uint32_t uid)
+{
+	size_t	 i = ux_lower_bound(v, side, uid);
+
+	if (i >= v->nux[side] || v->ux[side][i].uid != uid)
+		return NULL;
+	return view_find(v, v->ux[side][i].vuid);
+}

@@ -87,6 +87,9 @@ const struct vmsg *view_at(const struct view *, size_t);
 const struct vmsg *view_find(const struct view *, uint32_t vuid);
 /* Index of the first message with vuid >= v (view_count() if none). */
 size_t		 view_lower_bound(const struct view *, uint32_t vuid);
+/* The message whose copy on side has this UID, or NULL. */
+const struct vmsg *view_by_uid(const struct view *, enum backend_side,
+		    uint32_t uid);
 struct view_side *view_side(struct view *, enum backend_side);
 /* The keyword text of a set index, "" for 0. */
 const char	*view_keywords(const struct view *, uint16_t);
