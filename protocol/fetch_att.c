@@ -1,265 +1,443 @@
 /*
  * FETCH items (see fetch_att.h).
  *
- * The command parser hands a section with its brackets, field list and
- * partial as one atom ("BODY.PEEK[HEADER.FIELDS (From To)]<0.100>"), so
- * each item is one string to check against the grammar of RFC 9051 §9:
+ * The command parser keeps a bracketed section in one atom, together with
+ * whatever follows the "]" up to the next space or parenthesis: the item
+ * BODY.PEEK[HEADER.FIELDS (From "X-A")]<0.100> arrives as one
+ * IMAP_ARG_ATOM, its spaces, parentheses and quotes included.  So each
+ * item is one string, checked here against RFC 9051 §9 and RFC 3516:
  *
- *   section-spec = section-msgtext / (section-part ["." section-text])
- *   section-part = nz-number *("." nz-number)
- *   section-text = section-msgtext / "MIME"
- *   partial      = "<" number "." nz-number ">"   (RFC 3501: "<" n ">"
- *                   is only in responses, but clients send it; accepted)
+ *   section-spec    = section-msgtext / (section-part ["." section-text])
+ *   section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list /
+ *                     "TEXT"
+ *   section-part    = nz-number *("." nz-number)
+ *   section-text    = section-msgtext / "MIME"
+ *   header-list     = "(" header-fld-name *(SP header-fld-name) ")"
+ *   section-binary  = "[" [section-part] "]"
+ *   partial         = "<" number "." nz-number ">"
+ *
+ * and written again for the backend in one canonical form: names upper
+ * case, numbers without leading zeros, header field names in their case as
+ * sent but quoted only where an atom will not do.  Checking strictly means
+ * a backend sees nothing a client could not have sent to a real server,
+ * and the text we send is ours, not a copy of whatever the client typed.
  */
-#include <ctype.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <event2/buffer.h>
+
 #include "protocol/fetch_att.h"
 #include "protocol/imap_parser.h"
+#include "protocol/imap_write.h"
 
-enum item_kind {
-	K_LOCAL,		/* answered from the view */
-	K_PLAIN,		/* backend, no section */
-	K_SECTION,		/* BODY[...] and BODY.PEEK[...] */
-	K_BINARY,		/* BINARY[...], BINARY.PEEK[...] */
-	K_BINARY_SIZE,
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Longer field names would need a literal, which the upstream text, one
+ * line, cannot hold.  RFC 5322 lines end at 998 octets anyway. */
+#define FIELD_MAX	IMAP_QUOTED_MAX
+
+#define LOCAL_FAST	(FETCH_FLAGS | FETCH_INTERNALDATE | FETCH_RFC822_SIZE)
+
+enum section_kind {
+	SECT_NONE,		/* a plain item, no "[" */
+	SECT_BODY,		/* section-spec */
+	SECT_BINARY,		/* section-binary: part numbers only */
 };
 
+/* BODY is here twice: alone it is BODYSTRUCTURE without extensions, with
+ * a section it is content and sets \Seen. */
+static const struct item {
+	const char		*name;
+	unsigned int		 local;		/* FETCH_*; 0: the backend's */
+	enum section_kind	 section;
+	bool			 partial;	/* "<n.m>" may follow "]" */
+	bool			 seen;		/* fetching sets \Seen */
+} items[] = {
+	{ "UID",		FETCH_UID, SECT_NONE, false, false },
+	{ "FLAGS",		FETCH_FLAGS, SECT_NONE, false, false },
+	{ "INTERNALDATE",	FETCH_INTERNALDATE, SECT_NONE, false, false },
+	{ "RFC822.SIZE",	FETCH_RFC822_SIZE, SECT_NONE, false, false },
+	{ "ENVELOPE",		0, SECT_NONE, false, false },
+	{ "BODYSTRUCTURE",	0, SECT_NONE, false, false },
+	{ "BODY",		0, SECT_NONE, false, false },
+	{ "BODY",		0, SECT_BODY, true, true },
+	{ "BODY.PEEK",		0, SECT_BODY, true, false },
+	{ "BINARY",		0, SECT_BINARY, true, true },
+	{ "BINARY.PEEK",	0, SECT_BINARY, true, false },
+	{ "BINARY.SIZE",	0, SECT_BINARY, false, false },
+	{ "RFC822",		0, SECT_NONE, false, true },
+	{ "RFC822.HEADER",	0, SECT_NONE, false, false },
+	{ "RFC822.TEXT",	0, SECT_NONE, false, true },
+};
+
+/* Macros stand alone: RFC 9051 fetch = ... SP ("ALL" / "FULL" / "FAST" /
+ * fetch-att / "(" fetch-att *(SP fetch-att) ")"). */
 static const struct {
 	const char	*name;
-	enum item_kind	 kind;
-	unsigned int	 local;
-	bool		 seen;
-} items[] = {
-	{ "UID", K_LOCAL, FETCH_UID, false },
-	{ "FLAGS", K_LOCAL, FETCH_FLAGS, false },
-	{ "INTERNALDATE", K_LOCAL, FETCH_INTERNALDATE, false },
-	{ "RFC822.SIZE", K_LOCAL, FETCH_RFC822_SIZE, false },
-	{ "ENVELOPE", K_PLAIN, 0, false },
-	{ "BODYSTRUCTURE", K_PLAIN, 0, false },
-	{ "BODY", K_PLAIN, 0, false },
-	{ "RFC822", K_PLAIN, 0, true },
-	{ "RFC822.HEADER", K_PLAIN, 0, false },
-	{ "RFC822.TEXT", K_PLAIN, 0, true },
-	{ "BODY[", K_SECTION, 0, true },
-	{ "BODY.PEEK[", K_SECTION, 0, false },
-	{ "BINARY[", K_BINARY, 0, true },
-	{ "BINARY.PEEK[", K_BINARY, 0, false },
-	{ "BINARY.SIZE[", K_BINARY_SIZE, 0, false },
+	const char	*upstream;
+} macros[] = {
+	{ "ALL",	"ENVELOPE" },
+	{ "FAST",	NULL },
+	{ "FULL",	"ENVELOPE BODY" },
 };
 
-/* A number of at most 32 bits; nz: not zero and no leading zero. */
+/* section-text keywords; fields: SP header-list follows. */
+static const struct {
+	const char	*name;
+	bool		 fields;
+	bool		 part_only;	/* MIME: only after a part number */
+} texts[] = {
+	{ "HEADER.FIELDS.NOT",	true,	false },
+	{ "HEADER.FIELDS",	true,	false },
+	{ "HEADER",		false,	false },
+	{ "TEXT",		false,	false },
+	{ "MIME",		false,	true },
+};
+
+struct scan {
+	const char	*p;	/* next character of the item */
+	struct evbuffer	*out;	/* the upstream text so far */
+};
+
 static bool
-number(const char **pp, bool nz)
+is_digit(char c)
 {
-	const char	*p = *pp;
+	return c >= '0' && c <= '9';
+}
+
+/* ASTRING-CHAR: ATOM-CHAR or "]". */
+static bool
+astring_char(char c)
+{
+	return c > ' ' && c < 0x7f && strchr("(){%*\"\\", c) == NULL;
+}
+
+/* number, or nz-number (no leading zero), of at most 32 bits. */
+static bool
+scan_number(struct scan *s, bool nz, uint32_t *v_r)
+{
+	const char	*p = s->p;
 	uint64_t	 v = 0;
 
-	if (!isdigit((unsigned char)*p) || (nz && *p == '0'))
+	if (!is_digit(*p) || (nz && *p == '0'))
 		return false;
-	for (; isdigit((unsigned char)*p); p++)
+	for (; is_digit(*p); p++)
 		if ((v = v * 10 + (uint64_t)(*p - '0')) > UINT32_MAX)
 			return false;
-	*pp = p;
+	*v_r = (uint32_t)v;
+	s->p = p;
 	return true;
 }
 
-/* " (astring astring ...)" of HEADER.FIELDS. */
+/* section-part; leaves a "." that does not lead a number for the text. */
 static bool
-field_list(const char **pp)
+scan_part(struct scan *s)
 {
-	const char	*p = *pp;
-	int		 n = 0;
+	uint32_t	 n;
 
-	if (*p++ != ' ' || *p++ != '(')
-		return false;
 	for (;;) {
-		if (*p == '"') {
-			for (p++; *p != '"'; p++) {
-				if (*p == '\0' || *p == '\r' || *p == '\n')
-					return false;
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-			}
-			p++;
-		} else {
-			const char *start = p;
-
-			while (*p != '\0' && *p != ' ' && *p != ')' &&
-			    *p != '(' && *p != '"' && *p != '{' &&
-			    (unsigned char)*p > 0x20 && *p != 0x7f &&
-			    *p != '%' && *p != '*')
-				p++;
-			if (p == start)
-				return false;
-		}
-		n++;
-		if (*p == ')')
-			break;
-		if (*p++ != ' ')
+		if (!scan_number(s, true, &n))
 			return false;
-	}
-	*pp = p + 1;
-	return n > 0;
-}
-
-static bool
-section_text(const char **pp, bool after_part)
-{
-	const char	*p = *pp;
-
-	if (strncasecmp(p, "HEADER.FIELDS.NOT", 17) == 0) {
-		p += 17;
-		if (!field_list(&p))
-			return false;
-	} else if (strncasecmp(p, "HEADER.FIELDS", 13) == 0) {
-		p += 13;
-		if (!field_list(&p))
-			return false;
-	} else if (strncasecmp(p, "HEADER", 6) == 0)
-		p += 6;
-	else if (strncasecmp(p, "TEXT", 4) == 0)
-		p += 4;
-	else if (after_part && strncasecmp(p, "MIME", 4) == 0)
-		p += 4;
-	else
-		return false;
-	*pp = p;
-	return true;
-}
-
-/* What is between "[" and "]"; binary: part numbers only. */
-static bool
-section(const char **pp, bool binary)
-{
-	const char	*p = *pp;
-	bool		 part = false;
-
-	if (*p == ']')
-		return true;
-	while (isdigit((unsigned char)*p)) {
-		if (!number(&p, true))
-			return false;
-		part = true;
-		if (*p != '.')
-			break;
-		p++;
-		if (!isdigit((unsigned char)*p)) {
-			if (binary || !section_text(&p, true))
-				return false;
-			break;
-		}
-	}
-	if (!part && (binary || !section_text(&p, false)))
-		return false;
-	*pp = p;
-	return *p == ']';
-}
-
-static bool
-partial(const char **pp)
-{
-	const char	*p = *pp;
-
-	if (*p != '<')
-		return true;
-	p++;
-	if (!number(&p, false))
-		return false;
-	if (*p == '.') {
-		p++;
-		if (!number(&p, true))
-			return false;
-	}
-	if (*p++ != '>')
-		return false;
-	*pp = p;
-	return true;
-}
-
-/* Upper-cases the item name, keeps header field names as sent. */
-static bool
-add_upstream(struct fetch_att *fa, const char *item, size_t *used)
-{
-	size_t	 len = strlen(item), i;
-	bool	 inlist = false;
-	char	*up;
-
-	if (*used + len + 2 > FETCH_ATT_MAX_UPSTREAM)
-		return false;
-	if (fa->upstream == NULL &&
-	    (fa->upstream = malloc(FETCH_ATT_MAX_UPSTREAM)) == NULL)
-		return false;
-	up = fa->upstream + *used;
-	if (*used > 0)
-		*up++ = ' ';
-	for (i = 0; i < len; i++) {
-		if (item[i] == '(')
-			inlist = true;
-		else if (item[i] == ')')
-			inlist = false;
-		*up++ = inlist ? item[i] : (char)toupper((unsigned char)item[i]);
-	}
-	*up = '\0';
-	*used = (size_t)(up - fa->upstream);
-	fa->backend = true;
-	return true;
-}
-
-static bool
-one_item(struct fetch_att *fa, const char *a, size_t *used,
-    const char **err)
-{
-	const char	*p;
-	size_t		 i, n;
-
-	for (i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
-		n = strlen(items[i].name);
-		if (strncasecmp(a, items[i].name, n) != 0)
-			continue;
-		if (items[i].kind < K_SECTION && a[n] != '\0')
-			continue;
-		if (items[i].kind == K_LOCAL) {
-			fa->local |= items[i].local;
+		evbuffer_add_printf(s->out, "%" PRIu32, n);
+		if (s->p[0] != '.' || !is_digit(s->p[1]))
 			return true;
-		}
-		p = a + n;
-		if (items[i].kind >= K_SECTION) {
-			if (!section(&p, items[i].kind != K_SECTION))
-				goto bad;
-			p++;			/* "]" */
-			if (items[i].kind != K_BINARY_SIZE && !partial(&p))
-				goto bad;
-			if (*p != '\0')
-				goto bad;
-		}
-		if (items[i].seen)
-			fa->sets_seen = true;
-		if (!add_upstream(fa, a, used)) {
-			*err = "Too many FETCH items";
-			return false;
-		}
-		return true;
+		evbuffer_add(s->out, ".", 1);
+		s->p++;
 	}
- bad:
-	*err = "Invalid FETCH item";
+}
+
+static bool
+scan_quoted(struct scan *s, char *name, size_t *len_r)
+{
+	const char	*p = s->p + 1;
+	size_t		 len = 0;
+
+	for (; *p != '"'; p++) {
+		if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+			p++;
+		else if (*p == '\\' || *p == '\0')
+			return false;
+		if (len == FIELD_MAX)
+			return false;
+		name[len++] = *p;
+	}
+	s->p = p + 1;
+	*len_r = len;
+	return true;
+}
+
+static bool
+scan_bare(struct scan *s, char *name, size_t *len_r)
+{
+	size_t	 len = 0;
+
+	for (; astring_char(*s->p); s->p++) {
+		if (len == FIELD_MAX)
+			return false;
+		name[len++] = *s->p;
+	}
+	*len_r = len;
+	return len > 0;
+}
+
+/*
+ * header-fld-name, an astring.  A literal cannot arrive inside an atom,
+ * and none may leave: the command parser lets no 8-bit byte into an atom,
+ * but args from elsewhere might hold one.
+ */
+static bool
+scan_field(struct scan *s)
+{
+	char	 name[FIELD_MAX];
+	size_t	 len;
+
+	if (*s->p == '"') {
+		if (!scan_quoted(s, name, &len))
+			return false;
+	} else if (!scan_bare(s, name, &len))
+		return false;
+	if (imap_string_kind(name, len, 0) == IMAP_STR_LITERAL)
+		return false;
+	imap_write_astring(s->out, name, len, 0);
+	return true;
+}
+
+static bool
+scan_header_list(struct scan *s)
+{
+	if (s->p[0] != ' ' || s->p[1] != '(')
+		return false;
+	s->p += 2;
+	evbuffer_add(s->out, " (", 2);
+	for (;;) {
+		if (!scan_field(s))
+			return false;
+		if (*s->p == ')')
+			break;
+		if (*s->p++ != ' ')
+			return false;
+		evbuffer_add(s->out, " ", 1);
+	}
+	s->p++;
+	evbuffer_add(s->out, ")", 1);
+	return true;
+}
+
+static bool
+scan_text(struct scan *s, bool after_part)
+{
+	size_t	 i, n;
+
+	for (i = 0; i < nitems(texts); i++) {
+		n = strlen(texts[i].name);
+		if (strncasecmp(s->p, texts[i].name, n) != 0 ||
+		    s->p[n] != (texts[i].fields ? ' ' : ']'))
+			continue;
+		if (texts[i].part_only && !after_part)
+			return false;
+		evbuffer_add(s->out, texts[i].name, n);
+		s->p += n;
+		return !texts[i].fields || scan_header_list(s);
+	}
 	return false;
 }
 
+/* From "[" to "]", both included. */
 static bool
-macro(struct fetch_att *fa, const char *a, size_t *used)
+scan_section(struct scan *s, enum section_kind kind)
 {
-	if (strcasecmp(a, "FAST") != 0 && strcasecmp(a, "ALL") != 0 &&
-	    strcasecmp(a, "FULL") != 0)
+	bool	 part = false;
+
+	s->p++;
+	evbuffer_add(s->out, "[", 1);
+	if (is_digit(*s->p)) {
+		if (!scan_part(s))
+			return false;
+		part = true;
+	}
+	if (kind == SECT_BODY && *s->p != ']') {
+		if (part && *s->p++ != '.')
+			return false;
+		if (part)
+			evbuffer_add(s->out, ".", 1);
+		if (!scan_text(s, part))
+			return false;
+	}
+	if (*s->p != ']')
 		return false;
-	fa->local |= FETCH_FLAGS | FETCH_INTERNALDATE | FETCH_RFC822_SIZE;
-	if (strcasecmp(a, "FAST") != 0)
-		add_upstream(fa, "ENVELOPE", used);
-	if (strcasecmp(a, "FULL") == 0)
-		add_upstream(fa, "BODY", used);
+	s->p++;
+	evbuffer_add(s->out, "]", 1);
+	return true;
+}
+
+/*
+ * RFC 3501 and 9051 want "<offset.length>" with a non-zero length; a bare
+ * "<offset>" (the form of the response) is taken as "to the end".
+ */
+static bool
+scan_partial(struct scan *s)
+{
+	uint32_t	 off, len;
+
+	if (*s->p != '<')
+		return true;
+	s->p++;
+	if (!scan_number(s, false, &off))
+		return false;
+	if (*s->p == '.') {
+		s->p++;
+		if (!scan_number(s, true, &len))
+			return false;
+		evbuffer_add_printf(s->out, "<%" PRIu32 ".%" PRIu32 ">", off,
+		    len);
+	} else
+		evbuffer_add_printf(s->out, "<%" PRIu32 ">", off);
+	return *s->p++ == '>';
+}
+
+static const struct item *
+find_item(const char *name, size_t len, bool bracket)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(items); i++)
+		if (strlen(items[i].name) == len &&
+		    strncasecmp(name, items[i].name, len) == 0 &&
+		    (items[i].section != SECT_NONE) == bracket)
+			return &items[i];
+	return NULL;
+}
+
+static bool
+scan_item(struct fetch_att *fa, struct scan *s, const char **err)
+{
+	const struct item	*it;
+	size_t			 len = strcspn(s->p, "[");
+
+	if ((it = find_item(s->p, len, s->p[len] == '[')) == NULL) {
+		*err = "Unknown FETCH item";
+		return false;
+	}
+	fa->local |= it->local;
+	if (it->local != 0)
+		return true;
+	if (it->seen)
+		fa->sets_seen = true;
+	if (evbuffer_get_length(s->out) > 0)
+		evbuffer_add(s->out, " ", 1);
+	evbuffer_add(s->out, it->name, strlen(it->name));
+	s->p += len;
+	if (it->section == SECT_NONE)
+		return true;
+	if (!scan_section(s, it->section)) {
+		*err = "Invalid FETCH section";
+		return false;
+	}
+	if (it->partial && !scan_partial(s)) {
+		*err = "Invalid FETCH partial range";
+		return false;
+	}
+	if (*s->p != '\0') {
+		*err = "Invalid text after FETCH section";
+		return false;
+	}
+	return true;
+}
+
+static bool
+scan_macro(struct fetch_att *fa, struct scan *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(macros); i++) {
+		if (strcasecmp(s->p, macros[i].name) != 0)
+			continue;
+		fa->local |= LOCAL_FAST;
+		if (macros[i].upstream != NULL)
+			evbuffer_add(s->out, macros[i].upstream,
+			    strlen(macros[i].upstream));
+		return true;
+	}
+	return false;
+}
+
+/* One element of the list: an atom, never a macro. */
+static bool
+scan_list_item(struct fetch_att *fa, struct scan *s,
+    const struct imap_arg *arg, const char **err)
+{
+	if (!imap_arg_get_atom(arg, &s->p)) {
+		*err = "Invalid FETCH item";
+		return false;
+	}
+	if (scan_macro(fa, s)) {
+		*err = "FETCH macro inside a list";
+		return false;
+	}
+	if (!scan_item(fa, s, err))
+		return false;
+	/* The parser's line limit bounds the whole, but there is no point
+	 * in going on once past ours. */
+	if (evbuffer_get_length(s->out) > FETCH_ATT_MAX_UPSTREAM) {
+		*err = "FETCH items too long";
+		return false;
+	}
+	return true;
+}
+
+static bool
+scan_arg(struct fetch_att *fa, struct scan *s, const struct imap_arg *arg,
+    const char **err)
+{
+	const struct imap_arg	*list;
+	size_t			 n, i;
+
+	if (imap_arg_get_atom(arg, &s->p))
+		return scan_macro(fa, s) || scan_item(fa, s, err);
+	if (!imap_arg_get_list(arg, &list, &n)) {
+		*err = "Invalid FETCH item";
+		return false;
+	}
+	if (n == 0) {
+		*err = "Empty FETCH item list";
+		return false;
+	}
+	if (n > FETCH_ATT_MAX_ITEMS) {
+		*err = "Too many FETCH items";
+		return false;
+	}
+	for (i = 0; i < n; i++)
+		if (!scan_list_item(fa, s, &list[i], err))
+			return false;
+	return true;
+}
+
+/* The upstream text from the buffer; NULL when no item needs it. */
+static bool
+finish(struct fetch_att *fa, struct evbuffer *out, const char **err)
+{
+	size_t	 len = evbuffer_get_length(out);
+
+	if (len > FETCH_ATT_MAX_UPSTREAM) {
+		*err = "FETCH items too long";
+		return false;
+	}
+	if (len == 0)
+		return true;
+	if ((fa->upstream = malloc(len + 1)) == NULL) {
+		*err = "Out of memory";
+		return false;
+	}
+	if (evbuffer_remove(out, fa->upstream, len) != (int)len) {
+		*err = "Out of memory";
+		return false;
+	}
+	fa->upstream[len] = '\0';
+	fa->backend = true;
 	return true;
 }
 
@@ -267,34 +445,26 @@ bool
 fetch_att_parse(const struct imap_arg *args, size_t nargs,
     struct fetch_att *fa, const char **err)
 {
-	const struct imap_arg	*list;
-	const char		*a;
-	size_t			 n, i, used = 0;
+	struct scan	 s;
+	bool		 ok;
 
 	memset(fa, 0, sizeof(*fa));
-	*err = "Invalid FETCH items";
-	if (nargs != 1)
-		return false;
-	if (imap_arg_get_atom(&args[0], &a)) {
-		if (macro(fa, a, &used))
-			return true;
-		if (one_item(fa, a, &used, err))
-			return true;
-		fetch_att_clear(fa);
+	/* Two arguments would be RFC 4466 fetch modifiers (CONDSTORE's
+	 * CHANGEDSINCE), which the proxy does not offer. */
+	if (nargs != 1) {
+		*err = nargs == 0 ? "Missing FETCH items" :
+		    "Too many FETCH arguments";
 		return false;
 	}
-	if (!imap_arg_get_list(&args[0], &list, &n) || n == 0 ||
-	    n > FETCH_ATT_MAX_ITEMS)
+	if ((s.out = evbuffer_new()) == NULL) {
+		*err = "Out of memory";
 		return false;
-	for (i = 0; i < n; i++)
-		if (!imap_arg_get_atom(&list[i], &a) ||
-		    !one_item(fa, a, &used, err)) {
-			if (list[i].type != IMAP_ARG_ATOM)
-				*err = "Invalid FETCH item";
-			fetch_att_clear(fa);
-			return false;
-		}
-	return true;
+	}
+	ok = scan_arg(fa, &s, &args[0], err) && finish(fa, s.out, err);
+	evbuffer_free(s.out);
+	if (!ok)
+		fetch_att_clear(fa);
+	return ok;
 }
 
 void

@@ -522,15 +522,14 @@ zone_of(const char **sp, int *minutes)
 	};
 	const char	*w, *s = skip_sp(*sp);
 	size_t		 n, i;
-	int		 v;
+	int		 v, sign;
 
 	*minutes = 0;
 	if (*s == '+' || *s == '-') {
-		s++;
+		sign = *s++ == '-' ? -1 : 1;
 		if (!number(&s, 4, 4, &v, NULL) || v % 100 > 59)
 			return false;
-		*minutes = (v / 100 * 60 + v % 100) * (**sp == '-' ||
-		    skip_sp(*sp)[0] == '-' ? -1 : 1);
+		*minutes = sign * (v / 100 * 60 + v % 100);
 	} else if ((n = word(&s, &w)) > 0) {
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			if (name_is((const unsigned char *)w, n, names[i].name))
@@ -613,7 +612,9 @@ date_part(const struct span *v, struct digest *d)
  * display names get re-quoted, re-encoded or dropped on the way.  An item
  * of the list ends at ',' (or at ':' and ';' of group syntax) outside
  * brackets, quotes and comments.  It is read twice: once to find its
- * brackets, once to write the address.
+ * brackets, once to write the address.  A display name needs brackets
+ * after it, so in an item without them a quoted string is a local part
+ * ("john doe"@example.com) and stays.
  */
 struct item {
 	struct lexer	 from;		/* the lexer at its start */
@@ -689,14 +690,9 @@ item_write(const struct item *it, struct digest *d, bool first)
 		return false;
 	if (!first)
 		dg_put(d, ',');
-	while (lx.i < hi && lex_next(&lx, &c, &kind)) {
-		if (lx.i - 1 < lo || kind == LX_COMMENT || !is_kept(c))
-			continue;
-		/* Outside brackets a quoted string is a display name. */
-		if (kind == LX_QUOTED && it->lt == NONE)
-			continue;
-		dg_put(d, lower(c));
-	}
+	while (lx.i < hi && lex_next(&lx, &c, &kind))
+		if (lx.i - 1 >= lo && kind != LX_COMMENT && is_kept(c))
+			dg_put(d, lower(c));
 	return true;
 }
 
