@@ -689,12 +689,17 @@ cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_done(s, "NO [NONEXISTENT] No such mailbox");
 	} else if (f->role == ROLE_INBOX) {
 		sess_done(s, "NO [CANNOT] INBOX cannot be deleted");
-	} else if (record_follow(s, f, NULL) == -1) {
+	} else if (record_follow(s, f, NULL) == -1 || (s->store != NULL &&
+	    state_folder_drop(s->store, f->path) == -1)) {
 		sess_done(s, "NO [SERVERBUG] Cannot record the change");
-	} else if (f->part[BACKEND_NEW].present)
-		new_cmd(s, "DELETE", f->part[BACKEND_NEW].name, NULL);
-	else
-		discover(s, change_discovered);
+	} else {
+		if (s->u != NULL)
+			mbox_renamed(s->u, f->path, NULL);
+		if (f->part[BACKEND_NEW].present)
+			new_cmd(s, "DELETE", f->part[BACKEND_NEW].name, NULL);
+		else
+			discover(s, change_discovered);
+	}
 	free(path);
 }
 
@@ -717,12 +722,19 @@ cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_done(s, "NO [CANNOT] Renaming INBOX is not supported");
 	else if (folders_find(s->folders, to) != NULL)
 		sess_done(s, "NO [ALREADYEXISTS] Mailbox already exists");
-	else if (record_follow(s, f, to) == -1)
+	else if (record_follow(s, f, to) == -1 || (s->store != NULL &&
+	    state_folder_rename(s->store, f->path, to) == -1))
 		sess_done(s, "NO [SERVERBUG] Cannot record the change");
-	else if (f->part[BACKEND_NEW].present)
-		new_cmd(s, "RENAME", f->part[BACKEND_NEW].name, to);
-	else
-		discover(s, change_discovered);
+	else {
+		/* The view's rows moved with it: same vuids, same
+		 * UIDVALIDITY. */
+		if (s->u != NULL)
+			mbox_renamed(s->u, f->path, to);
+		if (f->part[BACKEND_NEW].present)
+			new_cmd(s, "RENAME", f->part[BACKEND_NEW].name, to);
+		else
+			discover(s, change_discovered);
+	}
 	free(from);
 	free(to);
 }

@@ -24,6 +24,7 @@
 #include "proxy/daemon.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
+#include "proxy/user.h"
 #include "proxy/tls.h"
 #include "proxy/token.h"
 
@@ -160,6 +161,7 @@ daemon_teardown(struct server *srv)
 
 	listen_stop(srv);
 	imap_sessions_free_all(srv);
+	users_free_all(srv);
 	token_cache_free(&srv->tokens);
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (srv->backend_tls[side] != NULL)

@@ -12,6 +12,7 @@
  * at once cannot interleave: each scan only judges the UIDs below the
  * UIDNEXT it saw itself.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,31 +78,62 @@ mbox_get(struct user *u, const char *path)
 	mb->fid = f.id;
 	mb->u = u;
 	mb->refs = 1;
-	u->refs++;
 	mb->next = u->mboxes;
 	u->mboxes = mb;
 	return mb;
 }
 
+/* A view nobody has open stays cached with its user (see user.h). */
 static void
 mbox_put(struct mbox **mbp)
 {
-	struct mbox	*mb = *mbp, **pp;
-	struct user	*u;
+	struct mbox	*mb = *mbp;
 
 	*mbp = NULL;
-	if (mb == NULL || --mb->refs > 0)
-		return;
-	u = mb->u;
-	for (pp = &u->mboxes; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == mb) {
-			*pp = mb->next;
-			break;
+	if (mb != NULL)
+		mb->refs--;
+}
+
+/* Cached views follow a RENAME (to) or go with a DELETE (to NULL). */
+void
+mbox_renamed(struct user *u, const char *from, const char *to)
+{
+	struct mbox	**pp = &u->mboxes, *mb;
+	size_t		 n = strlen(from);
+	char		*np;
+
+	while ((mb = *pp) != NULL) {
+		if (strncmp(mb->path, from, n) != 0 || (mb->path[n] != '\0' &&
+		    mb->path[n] != '/')) {
+			pp = &mb->next;
+			continue;
 		}
-	view_free(&mb->v);
-	free(mb->path);
-	free(mb);
-	user_put(&u);
+		if (to != NULL && asprintf(&np, "%s%s", to, mb->path + n) !=
+		    -1) {
+			free(mb->path);
+			mb->path = np;
+		} else if (mb->refs == 0) {
+			*pp = mb->next;
+			view_free(&mb->v);
+			free(mb->path);
+			free(mb);
+			continue;
+		}
+		pp = &mb->next;
+	}
+}
+
+void
+mbox_free_all(struct user *u)
+{
+	struct mbox	*mb;
+
+	while ((mb = u->mboxes) != NULL) {
+		u->mboxes = mb->next;
+		view_free(&mb->v);
+		free(mb->path);
+		free(mb);
+	}
 }
 
 /*
@@ -412,6 +444,17 @@ sync_selected(struct backend *b, const struct backend_result *res,
 	}
 	ss->full = vs->uidvalidity != ss->uidvalidity;
 	ss->from = ss->full ? 1 : vs->uidnext > 0 ? vs->uidnext : 1;
+	/*
+	 * CONDSTORE (RFC 7162): the same HIGHESTMODSEQ means no flag
+	 * changed; the same UIDNEXT and EXISTS mean nothing came or went.
+	 * Then there is nothing to fetch at all.
+	 */
+	if (!ss->full && ss->modseq != 0 && ss->modseq == vs->highestmodseq &&
+	    ss->uidnext == vs->uidnext && vs->exists_known &&
+	    ss->exists == vs->exists) {
+		sync_step_done(y);
+		return;
+	}
 	ss->scanned = true;
 	if (ss->exists == 0) {
 		sync_step_done(y);
@@ -473,6 +516,8 @@ select_cmd(struct imap_session *s, const struct ufolder *f, int side,
 	}
 	evbuffer_add_printf(cmd, "%s ", readonly ? "EXAMINE" : "SELECT");
 	imap_write_mailbox(cmd, wire, 0);
+	if (backend_has_cap(b, "CONDSTORE"))
+		evbuffer_add_printf(cmd, " (CONDSTORE)");
 	evbuffer_add(cmd, "", 1);
 	backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), data, done,
 	    arg);
@@ -540,6 +585,8 @@ apply_side(struct sync *y, int side)
 	if (ss->uidnext > vs->uidnext)
 		vs->uidnext = ss->uidnext;
 	vs->highestmodseq = ss->modseq;
+	vs->exists = ss->exists;
+	vs->exists_known = true;
 	return state_folder_side(y->mb->u->store, y->mb->fid, side,
 	    vs->uidvalidity, vs->uidnext, vs->highestmodseq);
 }
@@ -563,13 +610,15 @@ apply(struct sync *y)
 		if (view_build(v, l->arr, l->narr, n->arr, n->narr) == -1)
 			goto fail;
 		for (side = 0; side < BACKEND_COUNT; side++) {
-			y->side[side].narr = y->side[side].narr;
 			y->side[side].scanned = false;
 			if (!y->side[side].active)
 				continue;
 			view_side(v, side)->uidvalidity =
 			    y->side[side].uidvalidity;
 			view_side(v, side)->uidnext = y->side[side].uidnext;
+			view_side(v, side)->highestmodseq = y->side[side].modseq;
+			view_side(v, side)->exists = y->side[side].exists;
+			view_side(v, side)->exists_known = true;
 			if (state_folder_side(st, y->mb->fid, side,
 			    y->side[side].uidvalidity, y->side[side].uidnext,
 			    y->side[side].modseq) == -1)
@@ -592,7 +641,7 @@ sync_apply(struct sync *y)
 	struct imap_session	*s = y->s;
 	const struct view_stats	*st;
 	int			 side;
-	bool			 ok = true;
+	bool			 ok = true, big;
 
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (y->side[side].failed)
@@ -618,10 +667,16 @@ sync_apply(struct sync *y)
 		    "folder=\"%s\" reason=\"%s\"", s->user, y->mb->path, y->why);
 	if (s->sync == y)
 		s->sync = NULL;
+	big = y->side[0].narr + y->side[1].narr + y->side[0].nscan +
+	    y->side[1].nscan > 10000;
 	if (ok)
 		mbox_changed(y->mb, s);
 	y->cb(s, ok, y->why);
 	sync_free(y);
+	/* A big sync leaves megabytes of key strings behind: give them
+	 * back, or the process keeps its peak for the rest of its life. */
+	if (big)
+		malloc_trim(0);
 }
 
 /* Starts a sync of mb for s; the session keeps it in s->sync. */

@@ -69,6 +69,10 @@ struct vmsg;
 /* "(\\Seen $Forwarded)" as shown for m. */
 void		 mbox_write_flags(struct evbuffer *, const struct view *,
 		    const struct vmsg *);
+/* Cached views follow a RENAME (to) or go with a DELETE (to NULL). */
+void		 mbox_renamed(struct user *, const char *from, const char *to);
+/* Frees the user's cached views (the user context is going). */
+void		 mbox_free_all(struct user *);
 /* Frees what s holds here (the session is going). */
 void		 mbox_session_free(struct imap_session *);
 /* The view changed (a sync by `by`): tell idling sessions. */

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "proxy/mailbox_impl.h"
 #include "proxy/server.h"
 #include "proxy/state.h"
 #include "proxy/user.h"
@@ -17,7 +20,8 @@ user_get(struct server *srv, const char *name, char *err, size_t errlen)
 
 	for (u = srv->users; u != NULL; u = u->next)
 		if (strcmp(u->name, name) == 0) {
-			u->refs++;
+			if (u->refs++ == 0 && u->linger != NULL)
+				evtimer_del(u->linger);
 			return u;
 		}
 	if ((u = calloc(1, sizeof(*u))) == NULL ||
@@ -41,17 +45,46 @@ user_get(struct server *srv, const char *name, char *err, size_t errlen)
 	return u;
 }
 
+static void
+user_free(struct user *u)
+{
+	if ((*u->prevp = u->next) != NULL)
+		u->next->prevp = u->prevp;
+	mbox_free_all(u);
+	if (u->linger != NULL)
+		event_free(u->linger);
+	state_close(&u->store);
+	free(u->name);
+	free(u);
+}
+
+static void
+user_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct user	*u = arg;
+
+	if (u->refs == 0)
+		user_free(u);
+}
+
 void
 user_put(struct user **up)
 {
 	struct user	*u = *up;
+	struct timeval	 tv = { USER_LINGER_S, 0 };
 
 	*up = NULL;
 	if (u == NULL || --u->refs > 0)
 		return;
-	if ((*u->prevp = u->next) != NULL)
-		u->next->prevp = u->prevp;
-	state_close(&u->store);
-	free(u->name);
-	free(u);
+	if (u->linger == NULL)
+		u->linger = evtimer_new(u->srv->base, user_expire, u);
+	if (u->linger == NULL || evtimer_add(u->linger, &tv) == -1)
+		user_free(u);
+}
+
+void
+users_free_all(struct server *srv)
+{
+	while (srv->users != NULL)
+		user_free(srv->users);
 }

@@ -12,6 +12,8 @@ struct server;
 struct state;
 struct mbox;
 
+struct event;
+
 struct user {
 	struct user	*next, **prevp;		/* srv->users */
 	struct server	*srv;
@@ -19,12 +21,22 @@ struct user {
 	int		 refs;
 	struct state	*store;
 	struct mbox	*mboxes;		/* open ones, mailbox.c */
+	struct event	*linger;		/* armed while refs == 0 */
 };
+
+/*
+ * A user's context outlives their last session by USER_LINGER_S: mail
+ * clients reconnect all the time, and a 100,000-message view is cheaper
+ * to keep for a while than to read back from SQLite.
+ */
+#define USER_LINGER_S	300
 
 /* The user's context, opened on first use; NULL with err on failure. */
 struct user	*user_get(struct server *, const char *name, char *err,
 		    size_t errlen);
-/* Drops a reference; the last one closes the store. */
+/* Drops a reference; the context goes USER_LINGER_S after the last. */
 void		 user_put(struct user **);
+/* Frees every context now (shutdown). */
+void		 users_free_all(struct server *);
 
 #endif

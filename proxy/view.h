@@ -60,6 +60,8 @@ struct view_side {
 	uint32_t	 uidvalidity;	/* 0: never synced */
 	uint32_t	 uidnext;
 	uint64_t	 highestmodseq;
+	uint32_t	 exists;	/* at the last sync; not stored */
+	bool		 exists_known;
 };
 
 struct view;

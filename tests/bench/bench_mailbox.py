@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""Merged-mailbox benchmarks (make bench), against the real test bed.
+
+A merged INBOX of 50,000 legacy + 50,000 new messages, 25,000 of them
+paired (75,000 in the merged view), and a plain Dovecot INBOX of 100,000
+messages for the FLAGS comparison.  Prints `name value unit` lines:
+
+  cold_select_s            first SELECT through imapmerge (empty state)
+  direct_identity_s        the identity headers fetched from both servers
+                           directly, in parallel (what a cold SELECT must do)
+  cold_select_ratio        cold_select_s / direct_identity_s   (target <= 1.5)
+  warm_select_s            SELECT again, nothing changed, new session
+  direct_select_flags_s    SELECT + UID FETCH 1:* (FLAGS) on the larger server
+  warm_select_ratio        warm_select_s / direct_select_flags_s (target <= 2)
+  merged_flags_fetch_s     UID FETCH 1:* (UID FLAGS) through imapmerge (75,000)
+  direct_flags_fetch_s     the same directly on a 100,000-message Dovecot
+  flags_fetch_ratio        merged / direct                      (target <= 1)
+  view_bytes_per_message   growth of imapmerge's resident memory per merged
+                           message while the folder is selected (target <= 100)
+
+Raw sockets, not imaplib: the client must cost far less than the servers.
+"""
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(TOP, "tests", "testbed"))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+
+import tb  # noqa: E402
+from proxy import Imapmerge  # noqa: E402
+
+LEGACY, NEW, PAIRED, BIG = 50000, 50000, 25000, 100000
+IDENTITY = ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS "
+            "(MESSAGE-ID X-MICROSOFT-ORIGINAL-MESSAGE-ID "
+            "X-MS-EXCHANGE-PARENT-MESSAGE-ID DATE FROM TO SUBJECT)]")
+
+
+class Raw:
+    def __init__(self, ca, port, user, password):
+        ctx = ssl.create_default_context(cafile=ca)
+        s = socket.create_connection(("localhost", int(port)), timeout=600)
+        self.s = ctx.wrap_socket(s, server_hostname="localhost")
+        self.n = 0
+        self.buf = b""
+        self.read_until(b"\r\n")
+        self.cmd(f"LOGIN {user} {password}")
+
+    def read_until(self, end):
+        while not self.buf.endswith(end):
+            chunk = self.s.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError("closed")
+            self.buf += chunk
+            if len(self.buf) > (64 << 20):
+                self.buf = self.buf[-4096:]
+        self.buf = b""
+
+    def cmd(self, text):
+        self.n += 1
+        tag = f"B{self.n}"
+        self.s.sendall(f"{tag} {text}\r\n".encode())
+        want = f"\r\n{tag} OK".encode()
+        data = b"\r\n"
+        while True:
+            chunk = self.s.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError("closed")
+            data = data[-4096:] + chunk
+            i = data.find(want)
+            if i != -1 and data.endswith(b"\r\n"):
+                return
+            if f"\r\n{tag} NO".encode() in data or \
+                    f"\r\n{tag} BAD".encode() in data:
+                raise RuntimeError(data[-300:])
+
+    def close(self):
+        try:
+            self.s.sendall(b"Z LOGOUT\r\n")
+        finally:
+            self.s.close()
+
+
+def seed_fast(tbdir, user, side, count, offset, when0):
+    """Maildir files straight into cur/, with Message-IDs shared between
+    sides for the paired range."""
+    d = tb.folder_dir(tbdir, side, user, "INBOX")
+    uid, gid = tb.dovecot_ids()
+    cur = os.path.join(d, "cur")
+    for i in range(offset, offset + count):
+        when = when0 + i * 10
+        name = f"{when}.M{i}P1.bench:2,{'S' if i % 3 == 0 else ''}"
+        body = (f"Message-ID: <bench-{i}@example.ac.jp>\r\n"
+                f"Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"
+                f"From: Sender {i % 17} <s{i % 17}@example.ac.jp>\r\n"
+                f"To: {user}@example.ac.jp\r\nSubject: Message {i}\r\n"
+                f"\r\nBody of {i}.\r\n").encode()
+        p = os.path.join(cur, name)
+        with open(p, "wb") as f:
+            f.write(body)
+        os.utime(p, (when, when))
+    subprocess.run(["chown", "-R", f"{uid}:{gid}", d], check=True)
+
+
+def timed(fn):
+    t0 = time.monotonic()
+    fn()
+    return time.monotonic() - t0
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    scratch = tempfile.mkdtemp(prefix="imapmerge-bench-")
+    env = tb.up(scratch, ttl=900)
+    ca = env["TESTBED_CA"]
+    out = {}
+    im = None
+    try:
+        tb.adduser(scratch, "mb", "secret")
+        tb.adduser(scratch, "big", "secret")
+        # legacy 0..50k, new 25k..75k: 25k paired.
+        seed_fast(scratch, "mb", "legacy", LEGACY, 0, 1600000000)
+        seed_fast(scratch, "mb", "new", NEW, LEGACY - PAIRED, 1600000000)
+        seed_fast(scratch, "big", "new", BIG, 0, 1600000000)
+        # Let Dovecot index everything before anything is timed.
+        for side, user in (("legacy", "mb"), ("new", "mb"), ("new", "big")):
+            c = Raw(ca, env[f"{side.upper()}_IMAPS_PORT"], user, "secret")
+            c.cmd("SELECT INBOX")
+            c.cmd("UID FETCH 1:* (" + IDENTITY + ")")
+            c.close()
+
+        def direct_identity(side):
+            c = Raw(ca, env[f"{side.upper()}_IMAPS_PORT"], "mb", "secret")
+            c.cmd("EXAMINE INBOX")
+            c.cmd("UID FETCH 1:* (" + IDENTITY + ")")
+            c.close()
+        threads = [threading.Thread(target=direct_identity, args=(s,))
+                   for s in ("legacy", "new")]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out["direct_identity_s"] = time.monotonic() - t0
+
+        def direct_select_flags():
+            c = Raw(ca, env["NEW_IMAPS_PORT"], "mb", "secret")
+            c.cmd("SELECT INBOX")
+            c.cmd("UID FETCH 1:* (FLAGS)")
+            c.close()
+        out["direct_select_flags_s"] = timed(direct_select_flags)
+
+        def direct_flags():
+            c = Raw(ca, env["NEW_IMAPS_PORT"], "big", "secret")
+            c.cmd("EXAMINE INBOX")
+            t = timed(lambda: c.cmd("UID FETCH 1:* (UID FLAGS)"))
+            c.close()
+            return t
+        out["direct_flags_fetch_s"] = direct_flags()
+
+        log = os.path.join(scratch, "imapmerge.log")
+        im = Imapmerge(env["IMAPMERGE_CONF"], log, env["IMAPMERGE_IMAP_PORT"],
+                       env["IMAPMERGE_IMAPS_PORT"])
+        im.start()
+        c = Raw(ca, env["IMAPMERGE_IMAPS_PORT"], "mb", "secret")
+        base = rss_kb(im.proc.pid)
+        out["cold_select_s"] = timed(lambda: c.cmd("SELECT INBOX"))
+        grown = rss_kb(im.proc.pid) - base
+        out["merged_flags_fetch_s"] = timed(
+            lambda: c.cmd("UID FETCH 1:* (UID FLAGS)"))
+        out["view_bytes_per_message"] = grown * 1024.0 / (LEGACY + NEW -
+                                                          PAIRED)
+        c.close()
+        c = Raw(ca, env["IMAPMERGE_IMAPS_PORT"], "mb", "secret")
+        out["warm_select_s"] = timed(lambda: c.cmd("SELECT INBOX"))
+        c.close()
+        out["cold_select_ratio"] = out["cold_select_s"] / \
+            out["direct_identity_s"]
+        out["warm_select_ratio"] = out["warm_select_s"] / \
+            out["direct_select_flags_s"]
+        out["flags_fetch_ratio"] = out["merged_flags_fetch_s"] / \
+            out["direct_flags_fetch_s"]
+    finally:
+        if im is not None:
+            im.stop()
+        tb.down(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
+    units = {"ratio": "x", "_s": "s", "message": "bytes"}
+    for k, v in out.items():
+        unit = next(u for suffix, u in units.items() if k.endswith(suffix))
+        print(f"{k} {v:.4f} {unit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
