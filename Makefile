@@ -130,8 +130,15 @@ fuzz:
 	    grep -E '^(stat::number_of_executed_units|Done)' $(B)/fuzz/$$name.log || true; \
 	done
 
-bench: deps all $(BENCH_BIN)
-	$(PYTHON) tests/bench/run --build $(B)
+# Script benchmarks (tests/bench/bench_*.py) run from build/bench too.
+BENCH_PY	:= $(patsubst tests/bench/%.py,$(B)/bench/%,$(wildcard tests/bench/bench_*.py))
+
+$(B)/bench/%: tests/bench/%.py
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+
+bench: deps all $(BENCH_BIN) $(BENCH_PY)
+	IMAPMERGE_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/run --build $(B)
 
 demo: deps all
 	@tests/testbed/demo

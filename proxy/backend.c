@@ -59,6 +59,7 @@ struct be_cmd {
 	size_t			 seglen[BE_MAX_SEGMENTS];
 	int			 nseg, nextseg;
 	backend_data_cb		*data;
+	backend_literal_cb	*literal;	/* streams big literals */
 	backend_done_cb		*done;
 	void			*arg;
 	int			 sent;
@@ -85,7 +86,14 @@ struct backend {
 	void			*open_arg;
 	int			 busy;		/* callbacks running */
 	int			 dead;		/* freed by the owner meanwhile */
+	struct evbuffer		*sink;		/* literal being streamed */
+	int			 paused;	/* sink full: not reading */
 };
+
+/* Literals at least this big are streamed when the command asks for it;
+ * a sink holding more than BE_SINK_HIGH stops reading from the server. */
+#define BE_STREAM_THRESHOLD	(32 * 1024)
+#define BE_SINK_HIGH		(1024 * 1024)
 
 static void	 be_fail(struct backend *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -94,9 +102,13 @@ static void	 be_send_segment(struct backend *, struct be_cmd *);
 static int	 be_has_segment(const struct backend *);
 static void	 be_login(struct backend *);
 static void	 be_cmd_segments(struct backend *, const char *, size_t,
-		    const size_t *, int, backend_data_cb *, backend_done_cb *,
-		    void *);
+		    const size_t *, int, backend_data_cb *, backend_literal_cb *,
+		    backend_done_cb *, void *);
 static void	 be_auth_cont(struct backend *);
+static void	 be_stream_mode(struct backend *);
+static int	 be_literal_start(struct backend *);
+static int	 be_stream(struct backend *, struct evbuffer *);
+static void	 be_read(struct bufferevent *, void *);
 
 static void
 be_enter(struct backend *b, enum be_state st)
@@ -344,7 +356,17 @@ void
 backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
     backend_done_cb *done, void *arg)
 {
-	be_cmd_segments(b, command, strlen(command), NULL, 0, data, done, arg);
+	be_cmd_segments(b, command, strlen(command), NULL, 0, data, NULL,
+	    done, arg);
+}
+
+void
+backend_cmd_stream(struct backend *b, const char *command,
+    backend_data_cb *data, backend_literal_cb *literal, backend_done_cb *done,
+    void *arg)
+{
+	be_cmd_segments(b, command, strlen(command), NULL, 0, data, literal,
+	    done, arg);
 }
 
 void
@@ -358,7 +380,8 @@ backend_cmd_astrings(struct backend *b, const char *prefix,
 
 	flags = backend_has_cap(b, "LITERAL+") ? IMAP_WRITE_NONSYNC : 0;
 	if (buf == NULL) {
-		be_cmd_segments(b, "", 0, NULL, 0, data, done, arg);
+		be_cmd_segments(b, "", 0, NULL, 0, data, NULL, done,
+		    arg);
 		return;
 	}
 	evbuffer_add_printf(buf, "%s", prefix);
@@ -379,14 +402,14 @@ backend_cmd_astrings(struct backend *b, const char *prefix,
 	}
 	total = evbuffer_get_length(buf);
 	be_cmd_segments(b, (const char *)evbuffer_pullup(buf, -1), total, seg,
-	    nseg, data, done, arg);
+	    nseg, data, NULL, done, arg);
 	evbuffer_free(buf);
 }
 
 static void
 be_cmd_segments(struct backend *b, const char *command, size_t len,
     const size_t *seglen, int nseg, backend_data_cb *data,
-    backend_done_cb *done, void *arg)
+    backend_literal_cb *literal, backend_done_cb *done, void *arg)
 {
 	struct be_cmd		*c = NULL;
 	struct backend_result	 res = { BACKEND_FAILED, NULL,
@@ -409,6 +432,7 @@ be_cmd_segments(struct backend *b, const char *command, size_t len,
 		memcpy(c->seglen, seglen, nseg * sizeof(*seglen));
 	c->nseg = nseg;
 	c->data = data;
+	c->literal = literal;
 	c->done = done;
 	c->arg = arg;
 	*b->queue_tail = c;
@@ -556,10 +580,20 @@ be_read(struct bufferevent *bev, void *arg)
 	const struct imap_response *r;
 
 	be_ref(b);
-	while (!b->dead && b->bev != NULL) {
+	while (!b->dead && b->bev != NULL && !b->paused) {
+		if (b->sink != NULL) {
+			if (be_stream(b, in) == 0)
+				goto out;
+			continue;
+		}
+		be_stream_mode(b);
 		switch (imap_parser_read_response(b->parser, in, &r)) {
 		case IMAP_PARSE_MORE:
 			goto out;
+		case IMAP_PARSE_LITERAL:
+			if (be_literal_start(b) == -1)
+				goto out;
+			break;
 		case IMAP_PARSE_ERROR:
 			be_fail(b, "bad response from server: %s",
 			    imap_parser_error(b->parser));
@@ -572,12 +606,89 @@ be_read(struct bufferevent *bev, void *arg)
 				be_send_next(b);
 			break;
 		default:
-			be_fail(b, "unexpected literal from server");
+			be_fail(b, "unexpected response from server");
 			goto out;
 		}
 	}
  out:
 	be_unref(b);
+}
+
+/* Streaming is on exactly while the oldest command in flight wants it. */
+static void
+be_stream_mode(struct backend *b)
+{
+	const struct be_cmd	*c = b->queue;
+
+	imap_parser_set_stream(b->parser, c != NULL && c->sent &&
+	    c->literal != NULL, BE_STREAM_THRESHOLD);
+}
+
+static int
+be_literal_start(struct backend *b)
+{
+	struct be_cmd		*c = b->queue;
+	const struct imap_arg	*args;
+	size_t			 nargs;
+	unsigned int		 depth;
+
+	if (c == NULL || c->literal == NULL) {
+		be_fail(b, "unexpected literal from server");
+		return -1;
+	}
+	imap_parser_partial(b->parser, &args, &nargs, &depth);
+	b->sink = c->literal(b, args, nargs, depth,
+	    imap_parser_literal_size(b->parser), c->arg);
+	if (b->sink == NULL) {
+		be_fail(b, "cannot take a literal");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Moves literal bytes from the server straight to the sink, as far as
+ * they have arrived.  1 when the literal is complete, 0 when more must
+ * come or the sink is full (reading pauses until backend_resume()).
+ */
+static int
+be_stream(struct backend *b, struct evbuffer *in)
+{
+	uint64_t	 left = imap_parser_literal_left(b->parser);
+	size_t		 n = evbuffer_get_length(in);
+
+	if (n > left)
+		n = (size_t)left;
+	if (n > 0) {
+		evbuffer_remove_buffer(in, b->sink, n);
+		imap_parser_literal_consumed(b->parser, n);
+	}
+	if (imap_parser_literal_left(b->parser) == 0) {
+		b->sink = NULL;
+		return 1;
+	}
+	if (evbuffer_get_length(b->sink) > BE_SINK_HIGH) {
+		b->paused = 1;
+		bufferevent_disable(b->bev, EV_READ);
+		be_timer_arm(b, b->srv->conf->command_timeout_ms);
+	}
+	return 0;
+}
+
+void
+backend_resume(struct backend *b)
+{
+	if (b == NULL || !b->paused || b->bev == NULL)
+		return;
+	b->paused = 0;
+	bufferevent_enable(b->bev, EV_READ);
+	be_read(b->bev, b);
+}
+
+int
+backend_paused(const struct backend *b)
+{
+	return b != NULL && b->paused;
 }
 
 /*
@@ -681,7 +792,7 @@ be_send_login(struct backend *b)
 	evbuffer_add(buf, b->password, strlen(b->password));
 	len = evbuffer_get_length(buf);
 	be_cmd_segments(b, (char *)evbuffer_pullup(buf, len), len, seg, nseg,
-	    NULL, be_login_done, NULL);
+	    NULL, NULL, be_login_done, NULL);
 	OPENSSL_cleanse(evbuffer_pullup(buf, len), len);
 	evbuffer_free(buf);
 }
@@ -713,12 +824,12 @@ be_send_plain(struct backend *b)
 		be_fail(b, "out of memory");
 	else if (backend_has_cap(b, "SASL-IR"))
 		be_cmd_segments(b, cmd, evbuffer_get_length(buf), NULL, 0, NULL,
-		    be_login_done, NULL);
+		    NULL, be_login_done, NULL);
 	else {
 		size_t	 seg = 18;	/* "AUTHENTICATE PLAIN", then "+" */
 
 		be_cmd_segments(b, cmd, evbuffer_get_length(buf), &seg, 1, NULL,
-		    be_login_done, NULL);
+		    NULL, be_login_done, NULL);
 	}
 	free(raw);
 	if (buf != NULL) {

@@ -14,11 +14,16 @@
 #ifndef PROXY_BACKEND_H
 #define PROXY_BACKEND_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "conf/config.h"
 
 struct backend;
 struct server;
 struct imap_response;
+struct imap_arg;
+struct evbuffer;
 
 enum backend_status {
 	BACKEND_OK,
@@ -63,6 +68,24 @@ void		 backend_cmd(struct backend *, const char *command,
 void		 backend_cmd_astrings(struct backend *, const char *prefix,
 		    const char *const *str, const size_t *len, size_t n,
 		    backend_data_cb *data, backend_done_cb *done, void *arg);
+
+/*
+ * Like backend_cmd, but literals of 32 kB and more in its responses are
+ * not held in memory: literal() is called with the response's arguments
+ * so far (the innermost open list, at depth) and the literal's size, and
+ * returns the evbuffer the bytes go to as they arrive; the completed
+ * response then carries an IMAP_ARG_LITERAL_SIZE in the literal's place.
+ * When that sink holds over 1 MB, reading from the server pauses until
+ * backend_resume().
+ */
+typedef struct evbuffer *backend_literal_cb(struct backend *,
+		    const struct imap_arg *, size_t, unsigned int depth,
+		    uint64_t size, void *arg);
+void		 backend_cmd_stream(struct backend *, const char *command,
+		    backend_data_cb *data, backend_literal_cb *literal,
+		    backend_done_cb *done, void *arg);
+void		 backend_resume(struct backend *);
+int		 backend_paused(const struct backend *);
 
 int		 backend_ready(const struct backend *);
 int		 backend_has_cap(const struct backend *, const char *);

@@ -215,6 +215,22 @@ struct fmap {
 	uint32_t	 seq;
 };
 
+/*
+ * Bodies stream: a literal of 32 kB or more goes from the backend straight
+ * into the client's output as it arrives (backend_cmd_stream), after the
+ * start of its FETCH line has been written; reading from the backend
+ * pauses while the client is behind.  Only one response can be open on
+ * the client's output at a time, so with body items the backends are
+ * asked one after the other.  A big literal the line cannot be started
+ * for (no UID before it, or inside a nested list) is held in `hold` and
+ * written with the completed response.
+ */
+struct fetch_open {
+	bool			 open;		/* line started on the client */
+	bool			 wrote;		/* an item is out already */
+	size_t			 next;		/* first item not written */
+};
+
 struct fetch_req {
 	struct imap_session	*s;
 	bool			 uid;
@@ -223,6 +239,9 @@ struct fetch_req {
 	size_t			 n[BACKEND_COUNT], cap[BACKEND_COUNT];
 	int			 pending;
 	bool			 failed;
+	struct fetch_open	 cur;
+	struct evbuffer		*hold;
+	int			 queued;	/* side still to ask, or -1 */
 };
 
 static void
@@ -233,6 +252,8 @@ fetch_req_free(struct fetch_req *q)
 	fetch_att_clear(&q->fa);
 	for (side = 0; side < BACKEND_COUNT; side++)
 		free(q->map[side]);
+	if (q->hold != NULL)
+		evbuffer_free(q->hold);
 	free(q);
 }
 
@@ -329,9 +350,11 @@ fetch_local(struct fetch_req *q, struct evbuffer *out, const struct view *v,
 	return p != start;
 }
 
-/* A value from a server's response, written back out as it came. */
+/* A value from a server's response, written back out as it came; held
+ * literals come from hold. */
 static void
-write_value(struct evbuffer *out, const struct imap_arg *a)
+write_value(struct evbuffer *out, const struct imap_arg *a,
+    struct evbuffer *hold)
 {
 	size_t	 i;
 
@@ -350,14 +373,18 @@ write_value(struct evbuffer *out, const struct imap_arg *a)
 		evbuffer_add(out, a->v.str, a->len);
 		break;
 	case IMAP_ARG_LITERAL_SIZE:
-		evbuffer_add(out, "NIL", 3);	/* never: not streaming */
+		/* Held by fetch_literal(), in order of arrival. */
+		imap_write_literal_prefix(out, (size_t)a->v.size, 0,
+		    a->literal8);
+		if (hold != NULL)
+			evbuffer_remove_buffer(hold, out, (size_t)a->v.size);
 		break;
 	case IMAP_ARG_LIST:
 		evbuffer_add(out, "(", 1);
 		for (i = 0; i < a->len; i++) {
 			if (i > 0)
 				evbuffer_add(out, " ", 1);
-			write_value(out, &a->v.list[i]);
+			write_value(out, &a->v.list[i], hold);
 		}
 		evbuffer_add(out, ")", 1);
 		break;
@@ -372,49 +399,122 @@ fmap_cmp(const void *a, const void *b)
 	return x->buid < y->buid ? -1 : x->buid > y->buid;
 }
 
+/* Items [from, n) but UID and FLAGS, which the view answers. */
 static void
-fetch_data(struct backend *b, const struct imap_response *r, void *arg)
+write_items(struct fetch_req *q, struct evbuffer *out,
+    const struct imap_arg *items, size_t from, size_t n)
 {
-	struct fetch_req	*q = arg;
-	struct imap_session	*s = q->s;
-	int			 side = backend_side(b);
-	const struct imap_arg	*items;
-	const struct vmsg	*m;
-	struct fmap		 key, *hit;
-	struct evbuffer		*out;
-	const char		*name;
-	size_t			 n, i;
-	uint32_t		 uid = 0;
-	bool			 wrote;
+	const char	*name;
+	size_t		 i;
 
-	if (!imap_response_is(r, "FETCH") || r->nargs < 1 ||
-	    !imap_arg_get_list(&r->args[0], &items, &n))
-		return;
+	for (i = from; i + 1 < n; i += 2) {
+		if (!imap_arg_get_atom(&items[i], &name) ||
+		    strcasecmp(name, "UID") == 0 ||
+		    strcasecmp(name, "FLAGS") == 0)
+			continue;
+		evbuffer_add_printf(out, "%s%s ", q->cur.wrote ? " " : "",
+		    name);
+		write_value(out, &items[i + 1], q->hold);
+		q->cur.wrote = true;
+	}
+}
+
+/* The sequence number and message of a backend UID, or 0. */
+static uint32_t
+fetch_seq(struct fetch_req *q, int side, const struct imap_arg *items,
+    size_t n, const struct vmsg **mp)
+{
+	struct fmap	 key, *hit;
+	const char	*name;
+	uint32_t	 uid = 0;
+	size_t		 i;
+
 	for (i = 0; i + 1 < n; i += 2)
 		if (imap_arg_get_atom(&items[i], &name) &&
 		    strcasecmp(name, "UID") == 0)
 			imap_arg_get_number(&items[i + 1], &uid);
 	key.buid = uid;
 	if (uid == 0 || (hit = bsearch(&key, q->map[side], q->n[side],
-	    sizeof(key), fmap_cmp)) == NULL ||
-	    (m = view_find(mbox_view(s), mbox_seq_vuid(s, hit->seq))) == NULL)
-		return;
-	if ((out = evbuffer_new()) == NULL)
-		return;
-	evbuffer_add_printf(out, "* %u FETCH (", hit->seq);
-	wrote = fetch_local(q, out, mbox_view(s), m, 0);
-	for (i = 0; i + 1 < n; i += 2) {
-		if (!imap_arg_get_atom(&items[i], &name) ||
-		    strcasecmp(name, "UID") == 0 ||
-		    strcasecmp(name, "FLAGS") == 0)
-			continue;
-		evbuffer_add_printf(out, "%s%s ", wrote ? " " : "", name);
-		write_value(out, &items[i + 1]);
-		wrote = true;
+	    sizeof(key), fmap_cmp)) == NULL || (*mp = view_find(mbox_view(
+	    q->s), mbox_seq_vuid(q->s, hit->seq))) == NULL)
+		return 0;
+	return hit->seq;
+}
+
+static struct evbuffer *
+fetch_literal(struct backend *b, const struct imap_arg *items, size_t n,
+    unsigned int depth, uint64_t size, void *arg)
+{
+	struct fetch_req	*q = arg;
+	struct imap_session	*s = q->s;
+	struct evbuffer		*out = bufferevent_get_output(s->bev);
+	const struct vmsg	*m;
+	const char		*name = "";
+	uint32_t		 seq;
+
+	if (depth == 1 && !q->cur.open && q->hold == NULL &&
+	    (seq = fetch_seq(q, backend_side(b), items, n, &m)) != 0) {
+		evbuffer_add_printf(out, "* %u FETCH (", seq);
+		q->cur.wrote = fetch_local(q, out, mbox_view(s), m, 0);
+		q->cur.open = true;
+		q->cur.next = 0;
 	}
-	evbuffer_add(out, ")\r\n", 3);
-	sess_write_buffer(s, out);
-	evbuffer_free(out);
+	if (!q->cur.open) {
+		if (q->hold == NULL)
+			q->hold = evbuffer_new();
+		return q->hold;
+	}
+	if (depth != 1)
+		return NULL;	/* a nested literal after a streamed one */
+	/* The literal is the last argument so far, its item name before. */
+	if (n < 2 || items[n - 1].type != IMAP_ARG_LITERAL_SIZE ||
+	    !imap_arg_get_atom(&items[n - 2], &name))
+		return NULL;
+	write_items(q, out, items, q->cur.next, n - 2);
+	evbuffer_add_printf(out, "%s%s %s{%llu}\r\n", q->cur.wrote ? " " :
+	    "", name, items[n - 1].literal8 ? "~" : "",
+	    (unsigned long long)size);
+	q->cur.wrote = true;
+	q->cur.next = n;
+	return out;
+}
+
+static void
+fetch_data(struct backend *b, const struct imap_response *r, void *arg)
+{
+	struct fetch_req	*q = arg;
+	struct imap_session	*s = q->s;
+	const struct imap_arg	*items;
+	const struct vmsg	*m;
+	struct evbuffer		*out;
+	size_t			 n;
+	uint32_t		 seq;
+
+	if (!imap_response_is(r, "FETCH") || r->nargs < 1 ||
+	    !imap_arg_get_list(&r->args[0], &items, &n))
+		return;
+	if (q->cur.open) {
+		/* The rest of a line whose literal went out already. */
+		write_items(q, bufferevent_get_output(s->bev), items,
+		    q->cur.next, n);
+		evbuffer_add(bufferevent_get_output(s->bev), ")\r\n", 3);
+		memset(&q->cur, 0, sizeof(q->cur));
+		return;
+	}
+	if ((seq = fetch_seq(q, backend_side(b), items, n, &m)) != 0 &&
+	    (out = evbuffer_new()) != NULL) {
+		evbuffer_add_printf(out, "* %u FETCH (", seq);
+		q->cur.wrote = fetch_local(q, out, mbox_view(s), m, 0);
+		write_items(q, out, items, 0, n);
+		evbuffer_add(out, ")\r\n", 3);
+		sess_write_buffer(s, out);
+		evbuffer_free(out);
+	}
+	memset(&q->cur, 0, sizeof(q->cur));
+	if (q->hold != NULL) {
+		evbuffer_free(q->hold);
+		q->hold = NULL;
+	}
 }
 
 /*
@@ -489,16 +589,28 @@ fetch_finish(struct fetch_req *q)
 		sess_done(s, "OK FETCH completed");
 }
 
+static void	 fetch_send(struct fetch_req *, int);
+
 static void
 fetch_done(struct backend *b, const struct backend_result *res, void *arg)
 {
 	struct fetch_req	*q = arg;
+	int			 next = q->queued;
 
 	if (res->status != BACKEND_OK) {
 		q->failed = true;
 		log_sess(LOG_WARNING, q->s->sid, "event=fetch-failed side=%s "
 		    "reason=\"%s\"", backend_name(b), res->text);
 	}
+	/* A line left open by a failed stream cannot be finished. */
+	if (q->cur.open) {
+		sess_printf(q->s, "* BYE Lost the server in mid-message\r\n");
+		sess_close(q->s, "backend lost while streaming");
+		memset(&q->cur, 0, sizeof(q->cur));
+	}
+	q->queued = -1;
+	if (next >= 0)
+		fetch_send(q, next);
 	if (--q->pending == 0)
 		fetch_finish(q);
 }
@@ -548,8 +660,8 @@ fetch_send(struct fetch_req *q, int side)
 		return;
 	}
 	q->pending++;
-	backend_cmd(q->s->be[side], (const char *)evbuffer_pullup(cmd, -1),
-	    fetch_data, fetch_done, q);
+	backend_cmd_stream(q->s->be[side], (const char *)evbuffer_pullup(cmd,
+	    -1), fetch_data, fetch_literal, fetch_done, q);
 	evbuffer_free(cmd);
 }
 
@@ -612,10 +724,22 @@ fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		sess_write_buffer(s, out);
 		evbuffer_free(out);
 	}
+	/* One backend at a time: a streamed line must not be cut by
+	 * another server's answer. */
 	q->pending = 1;
-	for (side = 0; side < BACKEND_COUNT; side++)
-		if (q->n[side] > 0)
-			fetch_send(q, side);
+	q->queued = -1;
+	side = q->n[BACKEND_LEGACY] > 0 ? BACKEND_LEGACY :
+	    q->n[BACKEND_NEW] > 0 ? BACKEND_NEW : -1;
+	if (side == BACKEND_LEGACY && q->n[BACKEND_NEW] > 0)
+		q->queued = BACKEND_NEW;
+	if (side >= 0) {
+		fetch_send(q, side);
+		if (q->pending == 1 && q->queued >= 0) {
+			/* The first could not be asked: on to the next. */
+			q->queued = -1;
+			fetch_send(q, BACKEND_NEW);
+		}
+	}
 	if (--q->pending == 0)
 		fetch_finish(q);
 }

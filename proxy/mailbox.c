@@ -266,9 +266,12 @@ struct side_sync {
 	bool		 scanned;
 };
 
+#define SYNC_PROGRESS_S	10
+
 struct sync {
 	struct imap_session	*s;
 	struct mbox		*mb;
+	struct event		*progress;	/* "* OK" while it takes long */
 	bool			 readonly, reselect;
 	struct side_sync	 side[BACKEND_COUNT];
 	mbox_sync_cb		*cb;
@@ -283,6 +286,8 @@ sync_free(struct sync *y)
 	size_t	 i;
 	int	 side;
 
+	if (y->progress != NULL)
+		event_free(y->progress);
 	for (side = 0; side < BACKEND_COUNT; side++) {
 		struct side_sync *ss = &y->side[side];
 
@@ -679,6 +684,25 @@ sync_apply(struct sync *y)
 		malloc_trim(0);
 }
 
+/*
+ * A first sync of a big folder on a slow server can take minutes; clients
+ * give up on a silent server long before, so say something now and then
+ * (RFC 9051 §7.1: untagged OK is allowed at any time).
+ */
+static void
+sync_progress(evutil_socket_t fd, short what, void *arg)
+{
+	struct sync	*y = arg;
+	struct timeval	 tv = { SYNC_PROGRESS_S, 0 };
+	size_t		 n = y->side[0].narr + y->side[1].narr;
+
+	sess_hold(y->s);
+	sess_printf(y->s, "* OK Still reading the folder (%zu messages so far)"
+	    "\r\n", n);
+	evtimer_add(y->progress, &tv);
+	sess_release(y->s);
+}
+
 /* Starts a sync of mb for s; the session keeps it in s->sync. */
 static void
 sync_start(struct imap_session *s, struct mbox *mb, const struct ufolder *f,
@@ -696,6 +720,12 @@ sync_start(struct imap_session *s, struct mbox *mb, const struct ufolder *f,
 	y->readonly = readonly;
 	y->cb = cb;
 	s->sync = y;
+	if ((y->progress = evtimer_new(s->srv->base, sync_progress, y)) !=
+	    NULL) {
+		struct timeval	 tv = { SYNC_PROGRESS_S, 0 };
+
+		evtimer_add(y->progress, &tv);
+	}
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (!sync_select_side(y, f, side)) {
 			s->sync = NULL;

@@ -369,13 +369,18 @@ static void
 sess_drained(struct bufferevent *bev, void *arg)
 {
 	struct imap_session	*s = arg;
+	int			 side;
 
 	sess_hold(s);
 	if (s->closing)
 		;
 	else if (evbuffer_get_length(bufferevent_get_output(bev)) <
-	    OUTPUT_HIGH_WATER / 2)
+	    OUTPUT_HIGH_WATER / 2) {
 		bufferevent_enable(bev, EV_READ);
+		/* A FETCH body streaming to us waited for the client. */
+		for (side = 0; side < BACKEND_COUNT; side++)
+			backend_resume(s->be[side]);
+	}
 	sess_release(s);
 }
 

@@ -207,6 +207,9 @@ state_open_file(struct state *st, const char *path, char *err, size_t errlen)
 	sqlite3_busy_timeout(st->db, 5000);
 	if (state_exec(st, "PRAGMA journal_mode=WAL") == -1 ||
 	    state_exec(st, "PRAGMA synchronous=NORMAL") == -1 ||
+	    /* 1 MB of page cache, not 2: a view holds what it needs in
+	     * memory, and rows are written in vuid order anyway. */
+	    state_exec(st, "PRAGMA cache_size=-1024") == -1 ||
 	    state_exec(st, "PRAGMA foreign_keys=ON") == -1) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
 		return -1;

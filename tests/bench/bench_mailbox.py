@@ -31,8 +31,15 @@ import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.dirname(os.path.dirname(HERE))
+def top():
+    """The source tree: make bench runs a copy of this file from build/."""
+    d = os.path.dirname(os.path.abspath(__file__))
+    while d != "/" and not os.path.isdir(os.path.join(d, "tests", "testbed")):
+        d = os.path.dirname(d)
+    return d
+
+
+TOP = top()
 sys.path.insert(0, os.path.join(TOP, "tests", "testbed"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 

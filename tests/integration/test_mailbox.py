@@ -6,6 +6,7 @@ keeps in X-Microsoft-Original-Message-ID when it rewrites it.
 """
 
 import imaplib
+import os
 import random
 import re
 import socket
@@ -454,4 +455,39 @@ def test_search_matches_merged_truth(testbed, imapmerge, user):
     assert got == want and got
     with pytest.raises(imaplib.IMAP4.error, match="BAD"):
         c.uid("SEARCH", "FROBNICATE")
+    c.logout()
+
+
+def test_big_bodies_stream_through(testbed, imapmerge, user):
+    """Bodies of any size arrive byte for byte, from either server, and
+    imapmerge does not hold a whole message to pass it on."""
+    name, _ = user
+    rng = random.Random(25)
+    big, _, when, big_id = tb.make_message(2500001, name, rng,
+                                           size=20 << 20)
+    mid, _, _, mid_id = tb.make_message(2500002, name, rng, size=300000)
+    tb.deliver(testbed.dir, "new", name, "INBOX", big, when=when)
+    tb.deliver(testbed.dir, "legacy", name, "INBOX", mid, when=when + 60)
+    testbed.seed(name, count=3, migrated=1, seed_value=26)
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    view = uid_map(c)
+    before = imapmerge.rss_kb()
+    uids = ",".join(str(u) for u in sorted(view))
+    typ, data = c.uid("FETCH", uids, "(RFC822.SIZE BODY.PEEK[] FLAGS)")
+    assert typ == "OK"
+    grown = imapmerge.rss_kb() - before
+    bodies = {identity(x[1]): x for x in data if isinstance(x, tuple)}
+    assert bodies[big_id][1] == big
+    assert bodies[mid_id][1] == mid
+    assert b"RFC822.SIZE %d" % len(big) in bodies[big_id][0]
+    assert len(bodies) == len(view)
+    limit = 64 << 10 if "asan" in os.environ.get("IMAPMERGE_BUILD", "") \
+        else 8 << 10
+    assert grown < limit, f"imapmerge grew {grown} kB for a 20 MB body"
+    # A partial fetch of the big one and a header fetch of all still work.
+    typ, data = c.uid("FETCH", str(next(u for u, i in view.items()
+                                        if i == big_id)),
+                      "(BODY.PEEK[]<100.50000>)")
+    assert data[0][1] == big[100:50100]
     c.logout()
