@@ -408,9 +408,12 @@ write_items(struct fetch_req *q, struct evbuffer *out,
 	size_t		 i;
 
 	for (i = from; i + 1 < n; i += 2) {
+		/* MODSEQ: backends are selected with CONDSTORE, clients
+		 * never asked for it. */
 		if (!imap_arg_get_atom(&items[i], &name) ||
 		    strcasecmp(name, "UID") == 0 ||
-		    strcasecmp(name, "FLAGS") == 0)
+		    strcasecmp(name, "FLAGS") == 0 ||
+		    strcasecmp(name, "MODSEQ") == 0)
 			continue;
 		evbuffer_add_printf(out, "%s%s ", q->cur.wrote ? " " : "",
 		    name);

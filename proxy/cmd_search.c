@@ -489,7 +489,9 @@ leaf_done(struct backend *b, const struct backend_result *res, void *arg)
 		log_sess(LOG_WARNING, q->s->sid, "event=search-failed side=%s "
 		    "reason=\"%s\"", backend_name(b), res->text);
 	}
-	qsort(c->l->uids[side], c->l->n[side], sizeof(uint32_t), u32_cmp);
+	if (c->l->n[side] > 0)
+		qsort(c->l->uids[side], c->l->n[side], sizeof(uint32_t),
+		    u32_cmp);
 	free(c);
 	if (--q->pending == 0)
 		search_finish(q);

@@ -93,8 +93,9 @@ collect_uids(struct store_req *q, bool legacy)
 				q->uids[side][q->nuids[side]++] = m->uid[side];
 	}
 	for (side = 0; side < BACKEND_COUNT; side++)
-		qsort(q->uids[side], q->nuids[side], sizeof(uint32_t),
-		    u32_cmp);
+		if (q->nuids[side] > 0)
+			qsort(q->uids[side], q->nuids[side],
+			    sizeof(uint32_t), u32_cmp);
 	return 0;
 }
 

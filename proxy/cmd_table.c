@@ -14,7 +14,7 @@
 /* Offered once logged in; SASL-IR and AUTH= only where auth is allowed. */
 #define CAPS_COMMON	"IMAP4rev1 LITERAL+ ID ENABLE"
 #define CAPS_LOGGEDIN	CAPS_COMMON " NAMESPACE CHILDREN SPECIAL-USE " \
-			"LIST-EXTENDED IDLE UNSELECT"
+			"LIST-EXTENDED IDLE UNSELECT UIDPLUS"
 
 const char *
 sess_capabilities(const struct imap_session *s)

@@ -264,6 +264,7 @@ struct side_sync {
 	struct scan_row	*scan;
 	size_t		 nscan, capscan;
 	bool		 scanned;
+	bool		 partial;	/* changed flags only: nothing vanishes */
 };
 
 #define SYNC_PROGRESS_S	10
@@ -454,9 +455,18 @@ sync_selected(struct backend *b, const struct backend_result *res,
 	 * changed; the same UIDNEXT and EXISTS mean nothing came or went.
 	 * Then there is nothing to fetch at all.
 	 */
-	if (!ss->full && ss->modseq != 0 && ss->modseq == vs->highestmodseq &&
+	if (!ss->full && ss->modseq != 0 && vs->highestmodseq != 0 &&
 	    ss->uidnext == vs->uidnext && vs->exists_known &&
 	    ss->exists == vs->exists) {
+		if (ss->modseq != vs->highestmodseq) {
+			/* Only flags changed: just those (CHANGEDSINCE). */
+			ss->scanned = ss->partial = true;
+			snprintf(cmd, sizeof(cmd), "UID FETCH 1:* (UID FLAGS) "
+			    "(CHANGEDSINCE %llu)",
+			    (unsigned long long)vs->highestmodseq);
+			ss->pending++;
+			backend_cmd(b, cmd, sync_data, sync_fetch_done, y);
+		}
 		sync_step_done(y);
 		return;
 	}
@@ -577,7 +587,9 @@ apply_side(struct sync *y, int side)
 	if (view_add(v, side, ss->arr + skip, ss->narr - skip) == -1)
 		return -1;
 	if (ss->scanned) {
-		if (view_scan_begin(v, side, ss->uidnext) == -1)
+		/* A partial scan judges no UID: "below 1". */
+		if (view_scan_begin(v, side, ss->partial ? 1 : ss->uidnext) ==
+		    -1)
 			return -1;
 		for (i = 0; i < ss->nscan; i++)
 			if (view_scan_flags(v, side, ss->scan[i].uid,
@@ -605,8 +617,9 @@ apply(struct sync *y)
 	int		 side;
 
 	for (side = 0; side < BACKEND_COUNT; side++)
-		qsort(y->side[side].arr, y->side[side].narr,
-		    sizeof(struct bmsg), bmsg_cmp);
+		if (y->side[side].narr > 0)
+			qsort(y->side[side].arr, y->side[side].narr,
+			    sizeof(struct bmsg), bmsg_cmp);
 	if (state_begin(st) == -1)
 		return -1;
 	view_stats_reset(v);

@@ -418,7 +418,9 @@ view_load(struct view *v)
 	    state_tomb_each(v->store, v->fid, load_tomb, v) == -1)
 		return -1;
 	for (side = 0; side < BACKEND_COUNT; side++)
-		qsort(v->ux[side], v->nux[side], sizeof(struct uidx), ux_cmp);
+		if (v->nux[side] > 0)
+			qsort(v->ux[side], v->nux[side], sizeof(struct uidx),
+			    ux_cmp);
 	shrink(v);
 	return 0;
 }
@@ -716,7 +718,9 @@ ux_rebuild(struct view *v)
 			v->ux[side][v->nux[side]].uid = v->m[i].uid[side];
 			v->ux[side][v->nux[side]++].vuid = v->m[i].vuid;
 		}
-		qsort(v->ux[side], v->nux[side], sizeof(struct uidx), ux_cmp);
+		if (v->nux[side] > 0)
+			qsort(v->ux[side], v->nux[side], sizeof(struct uidx),
+			    ux_cmp);
 	}
 }
 
@@ -779,7 +783,8 @@ view_build(struct view *v, const struct bmsg *legacy, size_t nl,
 		return -1;
 	}
 	v->store = store;
-	qsort(v->m, v->n, sizeof(*v->m), idate_cmp);
+	if (v->n > 0)
+		qsort(v->m, v->n, sizeof(*v->m), idate_cmp);
 	for (i = 0; i < v->n; i++)
 		v->m[i].vuid = (uint32_t)(i + 1);
 	v->uidnext = (uint32_t)v->n + 1;
@@ -939,7 +944,8 @@ view_scan_end(struct view *v, enum backend_side side)
 		if (vanish(v, m, side, &gone, &ngone, &capgone) == -1)
 			goto out;
 	}
-	qsort(gone, ngone, sizeof(*gone), vuid_cmp);
+	if (ngone > 0)
+		qsort(gone, ngone, sizeof(*gone), vuid_cmp);
 	rc = expunge_many(v, gone, ngone);
  out:
 	free(van);

@@ -482,12 +482,37 @@ def test_big_bodies_stream_through(testbed, imapmerge, user):
     assert bodies[mid_id][1] == mid
     assert b"RFC822.SIZE %d" % len(big) in bodies[big_id][0]
     assert len(bodies) == len(view)
-    limit = 64 << 10 if "asan" in os.environ.get("IMAPMERGE_BUILD", "") \
-        else 8 << 10
-    assert grown < limit, f"imapmerge grew {grown} kB for a 20 MB body"
+    # Under AddressSanitizer freed buffers stay resident in its quarantine,
+    # so the bound is checked on the normal build only.
+    if "asan" not in os.environ.get("IMAPMERGE_BUILD", ""):
+        assert grown < 8 << 10, f"imapmerge grew {grown} kB for a 20 MB body"
     # A partial fetch of the big one and a header fetch of all still work.
     typ, data = c.uid("FETCH", str(next(u for u, i in view.items()
                                         if i == big_id)),
                       "(BODY.PEEK[]<100.50000>)")
     assert data[0][1] == big[100:50100]
+    c.logout()
+
+
+def test_flags_changed_on_a_server_show(testbed, imapmerge, user):
+    """Flags set directly on either server reach the client at NOOP (on
+    the new side through CONDSTORE's CHANGEDSINCE), and no FETCH item the
+    client did not ask for (MODSEQ) leaks through."""
+    name, _ = user
+    ids = testbed.seed(name, count=4, migrated=2, seed_value=27,
+                       seen_every=100)
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    for side, mid in (("new", ids[0]), ("legacy", ids[3])):
+        d = testbed.imaps(side, *user)
+        d.select("INBOX")
+        num = d.search(None, "HEADER", "Message-ID", mid)[1][0].decode()
+        d.store(num, "+FLAGS", r"(\Flagged $Important)")
+        d.logout()
+    c.noop()
+    for mid in (ids[0], ids[3]):
+        typ, data = c.uid("FETCH", str(uid_of(c, mid)),
+                          "(FLAGS ENVELOPE)")
+        assert b"\\Flagged" in data[0] and b"$Important" in data[0], data
+        assert b"MODSEQ" not in data[0], data
     c.logout()
