@@ -133,11 +133,13 @@ backend_new(struct server *srv, enum backend_side side, const char *sid)
 	snprintf(b->sid, sizeof(b->sid), "%s", sid);
 	b->queue_tail = &b->queue;
 	b->next_tag = 1;
-	/* Bodies are held whole until FETCH streams them (a later change):
-	 * up to the message size limit, plus room for a FETCH's other items. */
+	/* Literals of commands that do not stream (backend_cmd_stream) are
+	 * held whole: up to the message size limit, plus room. */
 	imap_parser_default_limits(&lim);
 	lim.max_literal = srv->conf->max_message_size + (1 << 20);
 	lim.max_inline_literal = lim.max_literal;
+	/* "* SEARCH" of a 1,000,000-message folder is one response. */
+	lim.max_args = 2000000;
 	if ((b->parser = imap_parser_new(IMAP_PARSER_RESPONSE, &lim)) == NULL) {
 		free(b);
 		return NULL;

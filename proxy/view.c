@@ -114,16 +114,59 @@ view_free(struct view **vp)
 	*vp = NULL;
 }
 
-uint32_t view_uidvalidity(const struct view *v) { return v->uidvalidity; }
-uint32_t view_uidnext(const struct view *v) { return v->uidnext; }
-uint32_t view_modseq(const struct view *v) { return v->modseq; }
-uint32_t view_expunges(const struct view *v) { return v->expunges; }
-size_t view_count(const struct view *v) { return v->n; }
-const struct vmsg *view_at(const struct view *v, size_t i) { return &v->m[i]; }
-struct view_side *view_side(struct view *v, enum backend_side s)
-{ return &v->side[s]; }
-const struct view_stats *view_stats(const struct view *v) { return &v->stats; }
-void view_stats_reset(struct view *v) { memset(&v->stats, 0, sizeof(v->stats)); }
+uint32_t
+view_uidvalidity(const struct view *v)
+{
+	return v->uidvalidity;
+}
+
+uint32_t
+view_uidnext(const struct view *v)
+{
+	return v->uidnext;
+}
+
+uint32_t
+view_modseq(const struct view *v)
+{
+	return v->modseq;
+}
+
+uint32_t
+view_expunges(const struct view *v)
+{
+	return v->expunges;
+}
+
+size_t
+view_count(const struct view *v)
+{
+	return v->n;
+}
+
+const struct vmsg *
+view_at(const struct view *v, size_t i)
+{
+	return &v->m[i];
+}
+
+struct view_side *
+view_side(struct view *v, enum backend_side s)
+{
+	return &v->side[s];
+}
+
+const struct view_stats *
+view_stats(const struct view *v)
+{
+	return &v->stats;
+}
+
+void
+view_stats_reset(struct view *v)
+{
+	memset(&v->stats, 0, sizeof(v->stats));
+}
 
 enum backend_side
 vmsg_serving(const struct vmsg *m)

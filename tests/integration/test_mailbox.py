@@ -516,3 +516,62 @@ def test_flags_changed_on_a_server_show(testbed, imapmerge, user):
         assert b"\\Flagged" in data[0] and b"$Important" in data[0], data
         assert b"MODSEQ" not in data[0], data
     c.logout()
+
+
+def test_bad_input_in_a_folder(testbed, imapmerge, user):
+    """Malformed commands on a selected folder get BAD or NO, the session
+    goes on, and the process neither dies nor grows."""
+    name, _ = user
+    testbed.seed(name, count=5, migrated=2, seed_value=28)
+    raw = socket.create_connection(("localhost", imapmerge.imaps_port),
+                                   timeout=30)
+    s = testbed.ctx().wrap_socket(raw, server_hostname="localhost")
+    f = s.makefile("rb")
+    f.readline()
+
+    def cmd(line):
+        tag = line.split(b" ")[0]
+        s.sendall(line + b"\r\n")
+        while True:
+            ln = f.readline()
+            assert ln, line
+            if ln.startswith(tag + b" "):
+                return ln
+
+    assert cmd(b"a LOGIN %s %s" % (name.encode(), user[1].encode())) \
+        .startswith(b"a OK")
+    assert cmd(b"b SELECT NoSuchFolder").startswith(b"b NO [NONEXISTENT]")
+    assert cmd(b"c SELECT INBOX").startswith(b"c OK")
+    base = imapmerge.rss_kb()
+    bad = [
+        b"d FETCH 1:x (FLAGS)",
+        b"d FETCH 0 (FLAGS)",
+        b"d FETCH 1 (FOO)",
+        b"d FETCH 1",
+        b"d FETCH 1 (BODY[0])",
+        b"d FETCH 1 ALL FAST",
+        b"d STORE 1 +FLAGS (\\Foo)",
+        b"d STORE 1 FROB (\\Seen)",
+        b"d SEARCH FROBNICATE",
+        b"d SEARCH OR SEEN",
+        b"d SEARCH " + b"(" * 40 + b"SEEN" + b")" * 40,
+        b"d SEARCH " + b" ".join([b"OR SEEN"] * 300) + b" SEEN",
+        b"d SEARCH " + b" ".join([b"FROM x"] * 40),
+        b"d SEARCH SINCE 31-Foo-2020",
+        b"d UID FROBNICATE 1",
+        b"d UID STORE",
+        b"d STATUS INBOX (MESSAGES FROB)",
+        b"d FETCH " + b"1," * 20000 + b"1 (FLAGS)",
+    ]
+    for line in bad:
+        ans = cmd(line)
+        assert ans.startswith(b"d BAD") or ans.startswith(b"d NO"), \
+            (line[:60], ans)
+    assert cmd(b"e NOOP").startswith(b"e OK")
+    assert cmd(b"f EXAMINE INBOX").startswith(b"f OK [READ-ONLY]")
+    assert cmd(b"g STORE 1 +FLAGS (\\Seen)").startswith(b"g NO [READ-ONLY]")
+    assert cmd(b"h FETCH 1:* (UID FLAGS)").startswith(b"h OK")
+    s.close()
+    assert imapmerge.alive()
+    if "asan" not in os.environ.get("IMAPMERGE_BUILD", ""):
+        assert imapmerge.rss_kb() - base < 4096
