@@ -63,6 +63,8 @@ struct be_cmd {
 	backend_done_cb		*done;
 	void			*arg;
 	int			 sent;
+	int			 idle;		/* IDLE: 1 queued, 2 idling,
+						   3 DONE sent */
 	struct be_cmd		*next;
 };
 
@@ -109,6 +111,7 @@ static void	 be_stream_mode(struct backend *);
 static int	 be_literal_start(struct backend *);
 static int	 be_stream(struct backend *, struct evbuffer *);
 static void	 be_read(struct bufferevent *, void *);
+static void	 be_idle_check(struct backend *);
 
 static void
 be_enter(struct backend *b, enum be_state st)
@@ -348,7 +351,7 @@ be_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct backend	*b = arg;
 
-	if (b->state == BE_READY && b->queue == NULL)
+	if (b->state == BE_READY && (b->queue == NULL || b->queue->idle == 2))
 		return;
 	be_fail(b, "%s timed out", b->state == BE_READY ? "command" :
 	    be_state_names[b->state]);
@@ -360,6 +363,58 @@ backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
 {
 	be_cmd_segments(b, command, strlen(command), NULL, 0, data, NULL,
 	    done, arg);
+}
+
+/*
+ * IDLE (RFC 2177) on the backend: untagged data goes to data() until the
+ * next command is queued, which first ends the IDLE with DONE.
+ */
+int
+backend_idle(struct backend *b, backend_data_cb *data, void *arg)
+{
+	struct be_cmd	*c;
+
+	if (!backend_ready(b) || !backend_has_cap(b, "IDLE"))
+		return -1;
+	for (c = b->queue; c != NULL; c = c->next)
+		if (c->idle != 0 && c->idle != 3)
+			return 0;		/* idling already */
+	be_cmd_segments(b, "IDLE", 4, NULL, 0, data, NULL, NULL, arg);
+	for (c = b->queue; c != NULL && c->next != NULL; c = c->next)
+		;
+	if (c == NULL)
+		return -1;
+	c->idle = 1;
+	be_idle_check(b);
+	return 0;
+}
+
+void
+backend_idle_stop(struct backend *b)
+{
+	struct be_cmd	*c = b != NULL ? b->queue : NULL;
+
+	if (c != NULL && c->sent && c->idle == 2) {
+		evbuffer_add(bufferevent_get_output(b->bev), "DONE\r\n", 6);
+		c->idle = 3;
+		be_timer_arm(b, b->srv->conf->command_timeout_ms);
+	} else if (c != NULL && c->idle == 1 && !c->sent) {
+		/* Not sent yet: never send it. */
+		b->queue = c->next;
+		if (b->queue == NULL)
+			b->queue_tail = &b->queue;
+		be_cmd_free(c);
+	}
+}
+
+/* An IDLE in progress ends as soon as anything else waits behind it. */
+static void
+be_idle_check(struct backend *b)
+{
+	struct be_cmd	*c = b->queue;
+
+	if (c != NULL && c->idle == 2 && c->next != NULL)
+		backend_idle_stop(b);
 }
 
 void
@@ -440,6 +495,7 @@ be_cmd_segments(struct backend *b, const char *command, size_t len,
 	*b->queue_tail = c;
 	b->queue_tail = &c->next;
 	be_send_next(b);
+	be_idle_check(b);
 }
 
 /* Commands are sent one after another: IMAP allows pipelining, but a
@@ -563,7 +619,12 @@ be_response(struct backend *b, const struct imap_response *r)
 		be_tagged(b, r);
 		break;
 	case IMAP_RESPONSE_CONTINUATION:
-		if (be_has_segment(b))
+		if (b->queue != NULL && b->queue->sent && b->queue->idle == 1) {
+			b->queue->idle = 2;
+			if (b->timer != NULL)
+				evtimer_del(b->timer);	/* idling is no wait */
+			be_idle_check(b);
+		} else if (be_has_segment(b))
 			be_send_segment(b, b->queue);
 		else if (b->state == BE_LOGIN && b->queue != NULL &&
 		    b->queue->sent)

@@ -85,6 +85,13 @@ void		 backend_cmd_stream(struct backend *, const char *command,
 		    backend_data_cb *data, backend_literal_cb *literal,
 		    backend_done_cb *done, void *arg);
 void		 backend_resume(struct backend *);
+/*
+ * IDLE on the backend where it offers it (-1 if not): untagged responses
+ * go to data() until backend_idle_stop() or until another command is
+ * queued, which sends DONE first.
+ */
+int		 backend_idle(struct backend *, backend_data_cb *data, void *arg);
+void		 backend_idle_stop(struct backend *);
 int		 backend_paused(const struct backend *);
 
 int		 backend_ready(const struct backend *);

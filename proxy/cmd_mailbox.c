@@ -822,10 +822,14 @@ cmd_unselect(struct imap_session *s, const struct imap_arg *args,
 }
 
 /*
- * IDLE (RFC 2177): the selected folder is synced every poll-interval and
- * what changed goes out at once, other sessions' changes too.
+ * IDLE (RFC 2177): the backends that offer IDLE are put in IDLE on the
+ * backing folders and any news from them starts a sync at once; besides,
+ * the folder is synced every poll-interval (a backend without IDLE, a
+ * change IDLE does not report).  What changed goes out at once, other
+ * sessions' changes too.
  */
 static void	 idle_arm(struct imap_session *);
+static void	 idle_backends(struct imap_session *);
 
 static void
 idle_polled(struct imap_session *s, bool ok, const char *why)
@@ -835,6 +839,7 @@ idle_polled(struct imap_session *s, bool ok, const char *why)
 	if (s->sel->idling) {
 		mbox_notify(s, true);
 		idle_arm(s);
+		idle_backends(s);
 	} else {
 		mbox_notify(s, true);
 		sess_done(s, "OK IDLE terminated");
@@ -850,6 +855,38 @@ idle_tick(evutil_socket_t fd, short what, void *arg)
 	if (s->sel != NULL && s->sel->idling && s->sync == NULL)
 		mbox_resync(s, idle_polled);
 	sess_release(s);
+}
+
+static void
+idle_backend_data(struct backend *b, const struct imap_response *r,
+    void *arg)
+{
+	struct imap_session	*s = arg;
+
+	if (s->sel == NULL || !s->sel->idling || s->sync != NULL)
+		return;
+	if (imap_response_is(r, "EXISTS") || imap_response_is(r, "EXPUNGE") ||
+	    imap_response_is(r, "FETCH") || imap_response_is(r, "VANISHED")) {
+		log_sess(LOG_DEBUG, s->sid, "event=backend-news side=%s",
+		    backend_name(b));
+		/* Queuing the sync's SELECT ends the backends' IDLE. */
+		mbox_resync(s, idle_polled);
+	}
+}
+
+static void
+idle_backends(struct imap_session *s)
+{
+	const struct ufolder	*f;
+	int			 side;
+
+	if (s->sel == NULL || s->folders == NULL ||
+	    (f = folders_find(s->folders, s->sel->path)) == NULL)
+		return;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (f->part[side].present && !f->part[side].noselect &&
+		    s->be[side] != NULL)
+			backend_idle(s->be[side], idle_backend_data, s);
 }
 
 static void
@@ -879,6 +916,7 @@ cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	if (s->sel != NULL) {
 		s->sel->idling = true;
 		idle_arm(s);
+		idle_backends(s);
 	}
 }
 
@@ -913,6 +951,8 @@ sess_idle_line(struct imap_session *s, struct evbuffer *in)
 		if (s->sel->poll != NULL)
 			evtimer_del(s->sel->poll);
 	}
+	backend_idle_stop(s->be[BACKEND_LEGACY]);
+	backend_idle_stop(s->be[BACKEND_NEW]);
 	if (strcasecmp(line, "DONE") != 0) {
 		sess_done(s, "BAD Expected DONE");
 		return 1;

@@ -575,3 +575,33 @@ def test_bad_input_in_a_folder(testbed, imapmerge, user):
     assert imapmerge.alive()
     if "asan" not in os.environ.get("IMAPMERGE_BUILD", ""):
         assert imapmerge.rss_kb() - base < 4096
+
+
+def test_backend_idle_reports_at_once(testbed, user):
+    """With a poll interval far away, news still arrives at once: the
+    backends that offer IDLE are idling on the folder's behalf."""
+    from proxy import variant_conf
+    name, _ = user
+    testbed.seed(name, count=3, migrated=1, seed_value=29)
+    conf, imap, imaps = variant_conf(testbed, "imapmerge-idle.conf",
+                                     [("poll-interval 2s",
+                                       "poll-interval 600s")])
+    im = Imapmerge(conf, f"{testbed.dir}/imapmerge-idle.log", imap, imaps)
+    im.start()
+    try:
+        idler = Idler(testbed, imaps, user)
+        idler.idle()
+        time.sleep(0.5)
+        new_only(testbed, name, "INBOX", 1, seed_value=30)
+        seen = idler.collect(5, until=lambda ln: b"EXISTS" in ln)
+        assert any(ln.strip() == b"* 4 EXISTS" for ln in seen), seen
+        rng = random.Random(31)
+        data, _, when, _ = tb.make_message(3100000, name, rng)
+        tb.deliver(testbed.dir, "legacy", name, "INBOX", data, when=when)
+        seen = idler.collect(5, until=lambda ln: b"EXISTS" in ln)
+        assert any(ln.strip() == b"* 5 EXISTS" for ln in seen), seen
+        idler.done()
+        idler.cmd("n NOOP")
+        idler.close()
+    finally:
+        im.stop()
