@@ -24,6 +24,7 @@
 #include "proxy/daemon.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
+#include "proxy/smtp_session.h"
 #include "proxy/user.h"
 #include "proxy/tls.h"
 #include "proxy/token.h"
@@ -161,6 +162,7 @@ daemon_teardown(struct server *srv)
 
 	listen_stop(srv);
 	imap_sessions_free_all(srv);
+	smtp_sessions_free_all(srv);
 	users_free_all(srv);
 	token_cache_free(&srv->tokens);
 	for (side = 0; side < BACKEND_COUNT; side++)

@@ -19,6 +19,7 @@
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/smtp_session.h"
 
 struct listener {
 	struct server		*srv;
@@ -37,8 +38,10 @@ listen_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	case LISTEN_IMAP:
 		imap_session_new(l->srv, l->conf, fd, sa, salen);
 		break;
+	case LISTEN_SUBMISSION:
+		smtp_session_new(l->srv, l->conf, fd, sa, salen);
+		break;
 	default:
-		/* Submission is served from the SMTP relay, not yet here. */
 		evutil_closesocket(fd);
 		break;
 	}
@@ -102,11 +105,6 @@ listen_conf_start(struct server *srv, const struct listen_conf *lc)
 	char		 port[8];
 	int		 rc;
 
-	if (lc->proto != LISTEN_IMAP) {
-		log_warnx("listen %s: submission is not served yet, skipped",
-		    lc->text);
-		return 0;
-	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

@@ -16,6 +16,7 @@ struct imap_session;
 struct listener;
 struct token_cache;
 struct user;
+struct smtp_session;
 
 struct server {
 	struct config		*conf;
@@ -27,6 +28,7 @@ struct server {
 	struct listener		*listeners;
 	struct imap_session	*sessions;		/* all, for shutdown */
 	struct user		*users;			/* logged in, user.c */
+	struct smtp_session	*smtp_sessions;		/* submission */
 	unsigned long		 next_session_id;
 };
 

@@ -62,6 +62,10 @@ static const char *const migrations[] = {
 	"  key TEXT,"
 	"  at INTEGER NOT NULL,"
 	"  PRIMARY KEY (ufolder, keyh)) WITHOUT ROWID;",
+	/* 2 -> 3: Message-IDs relayed by the submission service */
+	"CREATE TABLE sent ("
+	"  msgid TEXT PRIMARY KEY,"
+	"  at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION	(int)(sizeof(migrations) / sizeof(migrations[0]))
@@ -329,6 +333,38 @@ state_meta_get(struct state *st, const char *key)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return value;
+}
+
+int
+state_sent_record(struct state *st, const char *msgid, int64_t when)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO sent (msgid, "
+	    "at) VALUES (?1, ?2)", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, msgid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, when);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+state_sent_at(struct state *st, const char *msgid, int64_t *when)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT at FROM sent WHERE msgid = ?1",
+	    -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, msgid, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		*when = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

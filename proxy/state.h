@@ -102,6 +102,16 @@ int		 state_tomb_add(struct state *, int64_t, uint32_t vuid);
 int		 state_tomb_each(struct state *, int64_t, state_tomb_cb *,
 		    void *);
 
+/*
+ * Message-IDs (normalised) that the submission service relayed, and when:
+ * an APPEND of the same message to Sent within a window is the client's
+ * Sent copy of mail the new server files itself.  1 found, 0 not, -1 error.
+ */
+int		 state_sent_record(struct state *, const char *msgid,
+		    int64_t when);
+int		 state_sent_at(struct state *, const char *msgid,
+		    int64_t *when);
+
 /* Transactions, nestable by count; only the outermost commits. */
 int		 state_begin(struct state *);
 int		 state_commit(struct state *);

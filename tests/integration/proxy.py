@@ -51,6 +51,10 @@ class Imapmerge:
                 self.stop()
                 raise RuntimeError(f"imapmerge did not listen on {port}:\n"
                                    + self.log())
+        # The port may answer for another instance: ours must be alive.
+        time.sleep(0.1)
+        if not self.alive():
+            raise RuntimeError("imapmerge exited:\n" + self.log())
         return self
 
     def alive(self):
@@ -95,8 +99,10 @@ def variant_conf(testbed, name, replace=(), xoauth2=False):
     ports and some text replaced; returns (path, imap_port, imaps_port)."""
     import tb
     ports = {k: testbed.env[k] for k in tb.PORT_NAMES if k in testbed.env}
-    imap, imaps = tb.free_ports(2)
+    imap, imaps, sub, subs = tb.free_ports(4)
     ports["IMAPMERGE_IMAP_PORT"], ports["IMAPMERGE_IMAPS_PORT"] = imap, imaps
+    ports["IMAPMERGE_SUBMISSION_PORT"] = sub
+    ports["IMAPMERGE_SUBMISSIONS_PORT"] = subs
     path = tb.write_imapmerge_conf(testbed.dir, ports, name, xoauth2=xoauth2)
     with open(path) as f:
         text = f.read()

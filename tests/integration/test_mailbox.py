@@ -241,10 +241,10 @@ def test_new_copy_deleted_on_server_leaves_view(testbed, imapmerge, user):
 
 def test_uids_stable_across_sessions_restart_and_recreate(testbed, user):
     name, password = user
+    from proxy import variant_conf
     testbed.seed(name, folder="Archive", count=20, migrated=8, seed_value=16)
-    im = Imapmerge(testbed.IMAPMERGE_CONF,
-                   f"{testbed.dir}/imapmerge-restart.log",
-                   testbed.IMAPMERGE_IMAP_PORT, testbed.IMAPMERGE_IMAPS_PORT)
+    conf, imap, imaps = variant_conf(testbed, "imapmerge-restart.conf")
+    im = Imapmerge(conf, f"{testbed.dir}/imapmerge-restart.log", imap, imaps)
     im.start()
     try:
         a = login(testbed, im, user)

@@ -528,6 +528,8 @@ listen imap 127.0.0.1:{imap} starttls
 listen imap [::1]:{imap} starttls
 listen imap 127.0.0.1:{imaps} tls
 listen imap [::1]:{imaps} tls
+listen submission 127.0.0.1:{sub} starttls
+listen submission 127.0.0.1:{subs} tls
 
 legacy {{
 	imap localhost:{l_imaps} tls
@@ -560,6 +562,8 @@ def write_imapmerge_conf(tbdir, ports, name="imapmerge.conf", xoauth2=False,
     text = IMAPMERGE_CONF.format(
         d=tbdir, imap=ports["IMAPMERGE_IMAP_PORT"],
         imaps=ports["IMAPMERGE_IMAPS_PORT"],
+        sub=ports["IMAPMERGE_SUBMISSION_PORT"],
+        subs=ports["IMAPMERGE_SUBMISSIONS_PORT"],
         l_imaps=ports["LEGACY_IMAPS_PORT"], l_sub=ports["LEGACY_SUBMISSION_PORT"],
         n_imaps=ports["NEW_IMAPS_PORT"], n_sub=ports["NEW_SUBMISSION_PORT"],
         new_auth=new_auth) + extra
