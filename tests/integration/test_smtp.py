@@ -6,13 +6,19 @@ also files the sender's copy into Sent Items, as Office 365 does.
 """
 
 import os
+import re
 import smtplib
+import socket
 import sqlite3
+import subprocess
+import tempfile
 import ssl
 import time
 import uuid
 
 import pytest
+
+import tb
 
 
 def message(sender, to, subject):
@@ -115,3 +121,155 @@ def test_submission_refuses_what_it_must(testbed, imapmerge, user):
     code, _ = s.docmd("FROBNICATE")
     assert code == 500
     s.quit()
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, timeout=60, **kw)
+    return r.returncode, r.stdout.decode("utf-8", "replace")
+
+
+def test_swaks_submits(testbed, imapmerge, user):
+    name, password = user
+    rcpt = recipient(testbed)
+    mid = f"<swaks-{uuid.uuid4().hex}@example.ac.jp>"
+    rc, out = run(["swaks", "--server", "localhost", "--port",
+                   str(testbed.IMAPMERGE_SUBMISSION_PORT), "--tls",
+                   "--tls-verify", "--tls-ca-path", testbed.TESTBED_CA,
+                   "--auth", "PLAIN", "--auth-user", name,
+                   "--auth-password", password,
+                   "--from", f"{name}@example.ac.jp",
+                   "--to", f"{rcpt[0]}@example.ac.jp",
+                   "--header", f"Message-ID: {mid}",
+                   "--header", "Subject: swaks through imapmerge"])
+    assert rc == 0, out
+    assert wait_for(testbed, "new", rcpt, mid) == "new"
+
+
+def test_neomutt_batch_sends(testbed, imapmerge, user):
+    name, password = user
+    rcpt = recipient(testbed)
+    d = tempfile.mkdtemp(prefix="neomutt-")
+    rc_path = os.path.join(d, "rc")
+    with open(rc_path, "w") as f:
+        f.write(f"""set from = "{name}@example.ac.jp"
+set smtp_url = "smtp://{name}@localhost:{testbed.IMAPMERGE_SUBMISSION_PORT}/"
+set smtp_pass = "{password}"
+set ssl_starttls = yes
+set ssl_force_tls = yes
+set certificate_file = "{d}/certs"
+set ssl_ca_certificates_file = "{testbed.TESTBED_CA}"
+set record = ""
+set header_cache = ""
+""")
+    os.chmod(rc_path, 0o600)
+    subject = f"neomutt {uuid.uuid4().hex}"
+    r = subprocess.run(["neomutt", "-n", "-F", rc_path, "-s", subject,
+                        f"{rcpt[0]}@example.ac.jp"],
+                       input=b"Sent by neomutt.\n", stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60,
+                       env=dict(os.environ, HOME=d))
+    assert r.returncode == 0, r.stdout
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        c = testbed.imaps("new", *rcpt)
+        c.select("INBOX", readonly=True)
+        found = c.search(None, "SUBJECT", f'"{subject}"')[1][0]
+        c.logout()
+        if found:
+            break
+        time.sleep(0.2)
+    assert found, r.stdout
+
+
+def test_xoauth2_upstream(testbed, user):
+    from proxy import Imapmerge, variant_conf
+    name, password = user
+    rcpt = recipient(testbed)
+    for label, replace, ok in (("ok", (), True),
+                               ("expired", [(' %u"', ' --expired %u"')],
+                                False)):
+        conf, imap, imaps = variant_conf(testbed, f"smtp-xo-{label}.conf",
+                                         replace, xoauth2=True)
+        with open(conf) as f:
+            port = int(re.search(r"listen submission 127\.0\.0\.1:(\d+) "
+                                 r"starttls", f.read()).group(1))
+        im = Imapmerge(conf, os.path.join(testbed.dir, f"smtp-xo-{label}.log"),
+                       imap, imaps)
+        im.start()
+        try:
+            mid, data = message(f"{name}@example.ac.jp",
+                                f"{rcpt[0]}@example.ac.jp", "xoauth2")
+            t0 = time.monotonic()
+            if ok:
+                submit(testbed, port, user, f"{name}@example.ac.jp",
+                       f"{rcpt[0]}@example.ac.jp", data)
+                assert wait_for(testbed, "new", rcpt, mid) == "new"
+            else:
+                with pytest.raises(smtplib.SMTPSenderRefused) as e:
+                    submit(testbed, port, user, f"{name}@example.ac.jp",
+                           f"{rcpt[0]}@example.ac.jp", data)
+                assert e.value.smtp_code in (454, 535)
+                assert b"refused" in e.value.smtp_error
+                assert time.monotonic() - t0 < 10
+                assert "event=relay-failed upstream=new" in im.log()
+        finally:
+            im.stop()
+
+
+def test_bad_input(testbed, imapmerge, user):
+    port = int(testbed.IMAPMERGE_SUBMISSION_PORT)
+    base = imapmerge.rss_kb()
+    raw = socket.create_connection(("localhost", port), timeout=30)
+    f = raw.makefile("rb")
+    assert f.readline().startswith(b"220")
+    raw.sendall(b"EHLO x\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    raw.sendall(b"NOOP " + b"x" * 100000 + b"\r\nNOOP\r\n")
+    assert f.readline().startswith(b"500")
+    assert f.readline().startswith(b"250")
+    # Pipelined: answered in order.
+    raw.sendall(b"NOOP\r\nRSET\r\nHELP\r\nVRFY x\r\n")
+    assert [f.readline()[:3] for _ in range(4)] == \
+        [b"250", b"250", b"214", b"252"]
+    raw.close()
+    s = smtplib.SMTP("localhost", port, timeout=30)
+    s.starttls(context=testbed.ctx())
+    s.ehlo()
+    code, _ = s.docmd("AUTH", "PLAIN !!!notbase64")
+    assert code == 501, code
+    s.login(*user)
+    name = user[0]
+    s.mail(f"{name}@example.ac.jp")
+    s.rcpt(f"{name}@example.ac.jp")
+    # 40 MB against the 35 MB limit, streamed: 552, and memory stays flat.
+    code, _ = s.docmd("DATA")
+    assert code == 354
+    chunk = (b"x" * 998 + b"\r\n") * 1000
+    s.sock.sendall(b"Subject: big\r\n\r\n")
+    for _ in range(40):
+        s.sock.sendall(chunk)
+    s.sock.sendall(b".\r\n")
+    code, msg = s.getreply()
+    assert code == 552, (code, msg)
+    s.rset()
+    s.quit()
+    if "asan" not in os.environ.get("IMAPMERGE_BUILD", ""):
+        assert imapmerge.rss_kb() - base < 8 << 10
+
+
+def test_logs_hold_no_secrets(testbed, user):
+    """Runs last here: every imapmerge log so far, the SMTP ones included,
+    holds no password, token or AUTH payload."""
+    import base64
+    from proxy import ALL_LOGS
+    token = testbed.token("alice")
+    secrets = {"secret", user[1]} | {f"pw-pool{i:02d}" for i in range(tb.POOL)}
+    for path in ALL_LOGS:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        for s in secrets:
+            assert s not in text, (path, s)
+        assert token.split(".")[0] not in text
+        assert base64.b64encode(b"\0alice\0secret").decode() not in text
