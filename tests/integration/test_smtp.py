@@ -259,6 +259,32 @@ def test_bad_input(testbed, imapmerge, user):
         assert imapmerge.rss_kb() - base < 8 << 10
 
 
+def test_upstream_refusals_are_relayed(testbed, imapmerge, user):
+    """The client hears the upstream's own code and text for a refused
+    sender, recipient and message, and the session goes on."""
+    name, _ = user
+    rcpt = recipient(testbed)
+    s = smtplib.SMTP("localhost", int(testbed.IMAPMERGE_SUBMISSION_PORT),
+                     timeout=30)
+    s.starttls(context=testbed.ctx())
+    s.login(*user)
+    code, msg = s.mail("sendas-denied@example.ac.jp")
+    assert code == 550 and b"5.7.60" in msg and b"send as" in msg, msg
+    s.rset()
+    assert s.mail(f"{name}@example.ac.jp")[0] == 250
+    code, msg = s.rcpt("nosuchuser@example.ac.jp")
+    assert code == 550 and b"5.1.1" in msg and b"no such user" in msg, msg
+    assert s.rcpt(f"{rcpt[0]}@example.ac.jp")[0] == 250
+    code, msg = s.data(b"X-Testbed-Reject: yes\r\nSubject: no\r\n\r\nx\r\n")
+    assert code == 554 and b"5.6.0" in msg, msg
+    # And the next message goes through on the same session.
+    mid, data = message(f"{name}@example.ac.jp", f"{rcpt[0]}@example.ac.jp",
+                        "after refusals")
+    s.sendmail(f"{name}@example.ac.jp", [f"{rcpt[0]}@example.ac.jp"], data)
+    s.quit()
+    assert wait_for(testbed, "new", rcpt, mid) == "new"
+
+
 def test_logs_hold_no_secrets(testbed, user):
     """Runs last here: every imapmerge log so far, the SMTP ones included,
     holds no password, token or AUTH payload."""

@@ -652,10 +652,31 @@ def sink(tbdir, side, port):
     from aiosmtpd.controller import Controller
 
     class Handler:
+        # Refusals on cue, for tests of how they travel back: a sender
+        # Office 365 will not let the user send as, an unknown recipient,
+        # a message refused after DATA.
+        async def handle_MAIL(self, server, session, envelope, address,
+                              options):
+            if address.split("@")[0].lower() == "sendas-denied":
+                return ("550 5.7.60 SMTP; Client does not have permissions "
+                        "to send as this sender")
+            envelope.mail_from = address
+            envelope.mail_options.extend(options)
+            return "250 OK"
+
+        async def handle_RCPT(self, server, session, envelope, address,
+                              options):
+            if address.split("@")[0].lower() == "nosuchuser":
+                return "550 5.1.1 Recipient address rejected: no such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server, session, envelope):
             data = envelope.original_content or envelope.content
             if isinstance(data, str):
                 data = data.encode()
+            if re.search(rb"(?im)^x-testbed-reject: yes", data):
+                return "554 5.6.0 Message rejected by policy"
             msg = f"X-Testbed-Relay: {side}\r\n".encode() + data
             users = read_users(tbdir)
             delivered = []
