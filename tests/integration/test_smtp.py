@@ -5,6 +5,7 @@ relaying to sinks that deliver into the recipient's Maildir; the new one
 also files the sender's copy into Sent Items, as Office 365 does.
 """
 
+import base64
 import os
 import re
 import smtplib
@@ -283,6 +284,66 @@ def test_upstream_refusals_are_relayed(testbed, imapmerge, user):
     s.sendmail(f"{name}@example.ac.jp", [f"{rcpt[0]}@example.ac.jp"], data)
     s.quit()
     assert wait_for(testbed, "new", rcpt, mid) == "new"
+
+
+def test_upstream_lost_after_final_dot_is_never_250(testbed, imapmerge,
+                                                     user):
+    """The message is out, the upstream dies before it answers: the client
+    must hear a 4xx (so it tries again later), never a 250."""
+    import threading
+    name, _ = user
+    rcpt = recipient(testbed)
+    s = smtplib.SMTP("localhost", int(testbed.IMAPMERGE_SUBMISSION_PORT),
+                     timeout=30)
+    s.starttls(context=testbed.ctx())
+    s.login(*user)
+    s.mail(f"{name}@example.ac.jp")
+    s.rcpt(f"{rcpt[0]}@example.ac.jp")
+
+    def kill_relay():
+        # Dovecot's submission process for this message (not the login
+        # process) waits on the stalled sink: kill it.
+        time.sleep(1.5)
+        subprocess.run(["pkill", "-KILL", "-f", r"^dovecot-tb-new/submission$"])
+    t = threading.Thread(target=kill_relay)
+    t.start()
+    t0 = time.monotonic()
+    code, msg = s.data(b"X-Testbed-Stall: yes\r\nSubject: stall\r\n\r\nx\r\n")
+    t.join()
+    assert 400 <= code < 500, (code, msg)
+    assert time.monotonic() - t0 < 15
+    s.close()
+
+
+def test_auth_login_and_limits(testbed, imapmerge, user):
+    """AUTH LOGIN works too; the 101st recipient of a message and the
+    third failed login are refused."""
+    name, password = user
+    port = int(testbed.IMAPMERGE_SUBMISSION_PORT)
+    s = smtplib.SMTP("localhost", port, timeout=30)
+    s.starttls(context=testbed.ctx())
+    s.ehlo()
+    s.user, s.password = name, password
+    code, _ = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+    assert code == 235
+    s.mail(f"{name}@example.ac.jp")
+    for i in range(100):
+        assert s.rcpt(f"r{i}@example.ac.jp")[0] == 250
+    code, msg = s.rcpt("r100@example.ac.jp")
+    assert code == 452 and b"4.5.3" in msg
+    s.rset()
+    s.quit()
+    s = smtplib.SMTP("localhost", port, timeout=30)
+    s.starttls(context=testbed.ctx())
+    s.ehlo()
+    codes = []
+    for _ in range(3):
+        codes.append(s.docmd("AUTH", "PLAIN " + base64.b64encode(
+            f"\0{name}\0wrong".encode()).decode())[0])
+    assert codes == [535, 535, 535]
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        s.noop()
+        s.noop()
 
 
 def test_logs_hold_no_secrets(testbed, user):

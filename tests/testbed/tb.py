@@ -677,6 +677,10 @@ def sink(tbdir, side, port):
                 data = data.encode()
             if re.search(rb"(?im)^x-testbed-reject: yes", data):
                 return "554 5.6.0 Message rejected by policy"
+            if re.search(rb"(?im)^x-testbed-stall: yes", data):
+                import asyncio
+                await asyncio.sleep(20)     # a test kills the relay meanwhile
+                return "451 4.3.0 Stalled"
             msg = f"X-Testbed-Relay: {side}\r\n".encode() + data
             users = read_users(tbdir)
             delivered = []
