@@ -21,6 +21,7 @@
 #include "protocol/imap_parser.h"
 #include "protocol/imap_write.h"
 #include "protocol/seqset.h"
+#include "proxy/array.h"
 #include "proxy/backend.h"
 #include "proxy/folders.h"
 #include "proxy/log.h"
@@ -621,16 +622,9 @@ fetch_done(struct backend *b, const struct backend_result *res, void *arg)
 static int
 fetch_map_add(struct fetch_req *q, int side, uint32_t buid, uint32_t seq)
 {
-	if (q->n[side] == q->cap[side]) {
-		size_t	 ncap = q->cap[side] ? q->cap[side] * 2 : 64;
-		void	*np = reallocarray(q->map[side], ncap,
-		    sizeof(struct fmap));
-
-		if (np == NULL)
-			return -1;
-		q->map[side] = np;
-		q->cap[side] = ncap;
-	}
+	if (array_grow(&q->map[side], &q->cap[side], q->n[side] + 1,
+	    sizeof(struct fmap)) == -1)
+		return -1;
 	q->map[side][q->n[side]].buid = buid;
 	q->map[side][q->n[side]++].seq = seq;
 	return 0;

@@ -17,6 +17,7 @@
 
 #include "protocol/imap_parser.h"
 #include "protocol/seqset.h"
+#include "proxy/array.h"
 #include "proxy/backend.h"
 #include "proxy/log.h"
 #include "proxy/mailbox.h"
@@ -453,17 +454,10 @@ leaf_data(struct backend *b, const struct imap_response *r, void *arg)
 	for (i = 0; i < r->nargs; i++) {
 		if (!imap_arg_get_number(&r->args[i], &uid))
 			continue;
-		if (l->n[side] == l->cap[side]) {
-			size_t	 ncap = l->cap[side] ? l->cap[side] * 2 : 256;
-			void	*np = reallocarray(l->uids[side], ncap,
-			    sizeof(uint32_t));
-
-			if (np == NULL) {
-				c->q->failed = true;
-				return;
-			}
-			l->uids[side] = np;
-			l->cap[side] = ncap;
+		if (array_grow(&l->uids[side], &l->cap[side], l->n[side] + 1,
+		    sizeof(uint32_t)) == -1) {
+			c->q->failed = true;
+			return;
 		}
 		l->uids[side][l->n[side]++] = uid;
 	}

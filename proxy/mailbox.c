@@ -26,6 +26,7 @@
 #include "protocol/imap_write.h"
 #include "protocol/msgkey.h"
 #include "protocol/mutf7.h"
+#include "proxy/array.h"
 #include "proxy/backend.h"
 #include "proxy/folders.h"
 #include "proxy/log.h"
@@ -306,29 +307,11 @@ sync_free(struct sync *y)
 }
 
 static int
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t	 ncap;
-	void	*np;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 256;
-	while (ncap < need)
-		ncap *= 2;
-	if ((np = reallocarray(*p, ncap, size)) == NULL)
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
-static int
 add_scan(struct side_sync *ss, const struct fetch_row *f)
 {
 	struct scan_row	*r;
 
-	if (grow((void **)&ss->scan, &ss->capscan, ss->nscan + 1,
+	if (array_grow(&ss->scan, &ss->capscan, ss->nscan + 1,
 	    sizeof(*ss->scan)) == -1)
 		return -1;
 	r = &ss->scan[ss->nscan++];
@@ -346,7 +329,7 @@ add_arrival(struct side_sync *ss, int side, const struct fetch_row *f)
 	struct bmsg	*b;
 	const char	*akey = NULL;
 
-	if (grow((void **)&ss->arr, &ss->caparr, ss->narr + 1,
+	if (array_grow(&ss->arr, &ss->caparr, ss->narr + 1,
 	    sizeof(*ss->arr)) == -1)
 		return -1;
 	msgkey_parse(f->hdr != NULL ? f->hdr : "", f->hdrlen, &k);
@@ -628,7 +611,6 @@ apply(struct sync *y)
 		if (view_build(v, l->arr, l->narr, n->arr, n->narr) == -1)
 			goto fail;
 		for (side = 0; side < BACKEND_COUNT; side++) {
-			y->side[side].scanned = false;
 			if (!y->side[side].active)
 				continue;
 			view_side(v, side)->uidvalidity =
@@ -786,11 +768,8 @@ mbox_session_free(struct imap_session *s)
 {
 	sel_free(s);
 	if (s->sync != NULL) {
-		struct mbox *mb = s->sync->mb;
-
 		sync_free(s->sync);
 		s->sync = NULL;
-		(void)mb;
 	}
 	mbox_put(&s->status_mb);
 }
@@ -989,16 +968,9 @@ notify_exists(struct imap_session *s, struct evbuffer *out)
 	size_t		 i, n0 = sel->n, cnt = view_count(v);
 
 	for (i = view_lower_bound(v, last + 1); i < cnt; i++) {
-		if (sel->n == sel->cap) {
-			size_t	 ncap = sel->cap ? sel->cap * 2 : 64;
-			void	*np = reallocarray(sel->vuids, ncap,
-			    sizeof(*sel->vuids));
-
-			if (np == NULL)
-				return -1;
-			sel->vuids = np;
-			sel->cap = ncap;
-		}
+		if (array_grow(&sel->vuids, &sel->cap, sel->n + 1,
+		    sizeof(*sel->vuids)) == -1)
+			return -1;
 		sel->vuids[sel->n++] = view_at(v, i)->vuid;
 	}
 	if (sel->n != n0)

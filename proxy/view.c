@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/array.h"
 #include "proxy/state.h"
 #include "proxy/view.h"
 
@@ -250,24 +251,6 @@ ux_lower_bound(const struct view *v, int side, uint32_t uid)
 }
 
 static int
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t	 ncap;
-	void	*np;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap : 64;
-	while (ncap < need)
-		ncap *= 2;
-	if ((np = reallocarray(*p, ncap, size)) == NULL)
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
-static int
 ux_cmp(const void *a, const void *b)
 {
 	const struct uidx	*x = a, *y = b;
@@ -281,7 +264,7 @@ ux_insert(struct view *v, int side, uint32_t uid, uint32_t vuid)
 {
 	size_t	 i, n = v->nux[side];
 
-	if (grow((void **)&v->ux[side], &v->capux[side], n + 1,
+	if (array_grow(&v->ux[side], &v->capux[side], n + 1,
 	    sizeof(struct uidx)) == -1)
 		return -1;
 	i = n > 0 && v->ux[side][n - 1].uid > uid ?
@@ -415,7 +398,7 @@ load_msg(const struct state_vmsg *r, void *arg)
 	struct vmsg	*m;
 	int		 side;
 
-	if (grow((void **)&v->m, &v->cap, v->n + 1, sizeof(*v->m)) == -1)
+	if (array_grow(&v->m, &v->cap, v->n + 1, sizeof(*v->m)) == -1)
 		return -1;
 	m = &v->m[v->n++];
 	memset(m, 0, sizeof(*m));
@@ -432,7 +415,7 @@ load_msg(const struct state_vmsg *r, void *arg)
 		if (r->uid[side] == 0)
 			continue;
 		/* Appended unsorted; view_load() sorts once at the end. */
-		if (grow((void **)&v->ux[side], &v->capux[side],
+		if (array_grow(&v->ux[side], &v->capux[side],
 		    v->nux[side] + 1, sizeof(struct uidx)) == -1)
 			return -1;
 		v->ux[side][v->nux[side]].uid = r->uid[side];
@@ -532,7 +515,7 @@ store_uidnext(struct view *v)
  * Arrivals.
  */
 
-/* Sets the arriving copy on m, its flags and keys. */
+/* Sets the arriving copy on m, its flags and keys; the caller stores. */
 static int
 attach(struct view *v, struct vmsg *m, int side, const struct bmsg *b)
 {
@@ -553,9 +536,7 @@ attach(struct view *v, struct vmsg *m, int side, const struct bmsg *b)
 		return -1;
 	if (vmsg_flags(m) != shown || m->kw != kw)
 		m->modseq = ++v->modseq;
-	if (ux_insert(v, side, b->uid, m->vuid) == -1)
-		return -1;
-	return store_side(v, m, side, b);
+	return ux_insert(v, side, b->uid, m->vuid);
 }
 
 static int
@@ -563,7 +544,7 @@ append_new(struct view *v, int side, const struct bmsg *b, uint32_t vuid)
 {
 	struct vmsg	*m;
 
-	if (grow((void **)&v->m, &v->cap, v->n + 1, sizeof(*v->m)) == -1)
+	if (array_grow(&v->m, &v->cap, v->n + 1, sizeof(*v->m)) == -1)
 		return -1;
 	m = &v->m[v->n++];
 	memset(m, 0, sizeof(*m));
@@ -619,8 +600,8 @@ cand_add(struct cand *c, uint64_t k, uint32_t vuid)
 
 	if (k == 0)
 		return 0;
-	if (grow((void **)&c->next, &c->ncap, c->n + 1, sizeof(*c->next)) ==
-	    -1 || grow((void **)&c->vuid, &cap, c->n + 1, sizeof(*c->vuid)) ==
+	if (array_grow(&c->next, &c->ncap, c->n + 1, sizeof(*c->next)) ==
+	    -1 || array_grow(&c->vuid, &cap, c->n + 1, sizeof(*c->vuid)) ==
 	    -1)
 		return -1;
 	e = c->n++;
@@ -717,7 +698,8 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 			continue;
 		}
 		if ((m = cand_match(v, &c, side, &b[i])) != NULL) {
-			if (attach(v, m, side, &b[i]) == -1)
+			if (attach(v, m, side, &b[i]) == -1 ||
+			    store_side(v, m, side, &b[i]) == -1)
 				goto out;
 			v->stats.paired++;
 			continue;
@@ -951,7 +933,7 @@ vanish(struct view *v, struct vmsg *m, int side, uint32_t **gone,
 	}
 	if (has_other && view_tombstone(v, m->vuid) == -1)
 		return -1;
-	if (grow((void **)gone, capgone, *ngone + 1, sizeof(**gone)) == -1)
+	if (array_grow(gone, capgone, *ngone + 1, sizeof(**gone)) == -1)
 		return -1;
 	(*gone)[(*ngone)++] = m->vuid;
 	return 0;
