@@ -2,10 +2,16 @@
  * Outgoing connections to backends: resolve (evdns, never blocking), connect,
  * and either start TLS at once or later (STARTTLS), verifying the chain and
  * the host name.  One deadline covers resolve + connect + handshake +
- * greeting; the caller arms it with conn_deadline().
+ * greeting; the caller arms it with conn_deadline().  Also what the IMAP
+ * and SMTP sessions share about their client connections.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <stdio.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -108,4 +114,33 @@ conn_error(struct bufferevent *bev, short what, char *buf, size_t len)
 		snprintf(buf, len, "%s", evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
 	return buf;
+}
+
+void
+conn_peer(const struct sockaddr *sa, char *buf, size_t len, int *port)
+{
+	snprintf(buf, len, "?");
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		evutil_inet_ntop(AF_INET, &in->sin_addr, buf, len);
+		*port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, buf, len);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+size_t
+conn_pending(struct bufferevent *bev)
+{
+	struct bufferevent	*b;
+	size_t			 n = 0;
+
+	for (b = bev; b != NULL; b = bufferevent_get_underlying(b))
+		n += evbuffer_get_length(bufferevent_get_output(b));
+	return n;
 }

@@ -25,6 +25,15 @@ struct bufferevent	*conn_connect(struct event_base *, struct evdns_base *,
 struct bufferevent	*conn_starttls(struct bufferevent *, SSL_CTX *,
 			    const char *host, char *err, size_t errlen);
 
+struct sockaddr;
+
+/* The peer's address as text in buf; its port in *port. */
+void			 conn_peer(const struct sockaddr *, char *buf,
+			    size_t len, int *port);
+
+/* Bytes not yet handed to the kernel, TLS filter layers included. */
+size_t			 conn_pending(struct bufferevent *);
+
 /* A log-worthy reason for an error event on bev. */
 const char		*conn_error(struct bufferevent *, short what,
 			    char *buf, size_t len);

@@ -28,6 +28,7 @@
 #include "protocol/imap_parser.h"
 #include "proxy/auth.h"
 #include "proxy/backend.h"
+#include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -146,25 +147,13 @@ sess_hold(struct imap_session *s)
 #define FLUSH_POLL_MS		10
 #define FLUSH_TRIES		500	/* 5 s for a client that does not read */
 
-/* Bytes not yet handed to the kernel, TLS filter layers included. */
-static size_t
-sess_pending(struct imap_session *s)
-{
-	struct bufferevent	*b;
-	size_t			 n = 0;
-
-	for (b = s->bev; b != NULL; b = bufferevent_get_underlying(b))
-		n += evbuffer_get_length(bufferevent_get_output(b));
-	return n;
-}
-
 static void
 sess_flush_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session	*s = arg;
 
 	sess_hold(s);
-	if (sess_pending(s) == 0 || ++s->flush_tries >= FLUSH_TRIES)
+	if (conn_pending(s->bev) == 0 || ++s->flush_tries >= FLUSH_TRIES)
 		s->flushing = 0;
 	sess_release(s);
 }
@@ -178,7 +167,7 @@ sess_release(struct imap_session *s)
 		return 0;
 	/* Flush what is queued (a tagged OK, a BYE) before the socket goes,
 	 * but give a client that does not read only a few seconds. */
-	if (s->bev != NULL && (s->flushing || sess_pending(s) > 0)) {
+	if (s->bev != NULL && (s->flushing || conn_pending(s->bev) > 0)) {
 		if (!s->flushing) {
 			s->flushing = 1;
 			bufferevent_disable(s->bev, EV_READ);
@@ -204,28 +193,6 @@ sess_timeouts(struct imap_session *s)
 	bufferevent_set_timeouts(s->bev, &tv, NULL);
 }
 
-static void
-sess_peer(struct imap_session *s, const struct sockaddr *sa)
-{
-	char	 host[64] = "?";
-	int	 port = 0;
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host,
-		    sizeof(host));
-		port = ntohs(in6->sin6_port);
-	}
-	snprintf(s->peer, sizeof(s->peer), "%s", host);
-	s->peer_port = port;
-}
-
 void
 imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
     const struct sockaddr *sa, int salen)
@@ -247,7 +214,7 @@ imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 	srv->sessions = s;
 	s->prevp = &srv->sessions;
 	snprintf(s->sid, sizeof(s->sid), "%lx", ++srv->next_session_id);
-	sess_peer(s, sa);
+	conn_peer(sa, s->peer, sizeof(s->peer), &s->peer_port);
 	evutil_make_socket_nonblocking(fd);
 	if (lc->tls == TLSMODE_TLS) {
 		if ((ssl = SSL_new(srv->tls)) != NULL)

@@ -13,7 +13,6 @@
  * the Sent-copy absorption of APPEND.
  */
 #include <sys/socket.h>
-#include <netinet/in.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -175,18 +174,6 @@ smtp_hold(struct smtp_session *s)
 	s->refs++;
 }
 
-/* Bytes not yet handed to the kernel, TLS filter layers included. */
-static size_t
-smtp_pending(struct smtp_session *s)
-{
-	struct bufferevent	*b;
-	size_t			 n = 0;
-
-	for (b = s->bev; b != NULL; b = bufferevent_get_underlying(b))
-		n += evbuffer_get_length(bufferevent_get_output(b));
-	return n;
-}
-
 #define SMTP_FLUSH_POLL_MS	10
 #define SMTP_FLUSH_TRIES	500	/* 5 s for a client that does not read */
 
@@ -212,7 +199,7 @@ smtp_release(struct smtp_session *s)
 
 	if (--s->refs > 0 || !s->closing)
 		return;
-	if (s->bev != NULL && smtp_pending(s) > 0 &&
+	if (s->bev != NULL && conn_pending(s->bev) > 0 &&
 	    s->flush_tries++ < SMTP_FLUSH_TRIES) {
 		bufferevent_disable(s->bev, EV_READ);
 		if (s->flush_timer == NULL)
@@ -814,6 +801,7 @@ smtp_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 {
 	struct smtp_session	*s;
 	SSL			*ssl = NULL;
+	int			 port;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		close(fd);
@@ -823,12 +811,7 @@ smtp_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 	s->lc = lc;
 	s->lr.max = SMTP_LINE_MAX;
 	snprintf(s->sid, sizeof(s->sid), "%lx", ++srv->next_session_id);
-	if (sa->sa_family == AF_INET)
-		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)
-		    (const void *)sa)->sin_addr, s->peer, sizeof(s->peer));
-	else if (sa->sa_family == AF_INET6)
-		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)sa)->sin6_addr, s->peer, sizeof(s->peer));
+	conn_peer(sa, s->peer, sizeof(s->peer), &port);
 	evutil_make_socket_nonblocking(fd);
 	if (lc->tls == TLSMODE_TLS) {
 		if ((ssl = SSL_new(srv->tls)) != NULL)
@@ -850,8 +833,9 @@ smtp_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 		s->next->prevp = &s->next;
 	srv->smtp_sessions = s;
 	s->prevp = &srv->smtp_sessions;
-	log_sess(LOG_INFO, s->sid, "event=smtp-connect ip=%s listener=%s "
-	    "tls=%s", s->peer, lc->text, s->tls ? "yes" : "no");
+	log_sess(LOG_INFO, s->sid, "event=smtp-connect ip=%s port=%d "
+	    "listener=%s tls=%s", s->peer, port, lc->text, s->tls ? "yes" :
+	    "no");
 	smtp_setup(s);
 	smtp_reply(s, "220 imapmerge ESMTP ready");
 }
