@@ -124,14 +124,6 @@ def timed(fn):
     return time.monotonic() - t0
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def main():
     scratch = tempfile.mkdtemp(prefix="imapmerge-bench-")
     env = tb.up(scratch, ttl=900)
@@ -186,9 +178,9 @@ def main():
                        env["IMAPMERGE_IMAPS_PORT"])
         im.start()
         c = Raw(ca, env["IMAPMERGE_IMAPS_PORT"], "mb", "secret")
-        base = rss_kb(im.proc.pid)
+        base = im.rss_kb()
         out["cold_select_s"] = timed(lambda: c.cmd("SELECT INBOX"))
-        grown = rss_kb(im.proc.pid) - base
+        grown = im.rss_kb() - base
         out["merged_flags_fetch_s"] = timed(
             lambda: c.cmd("UID FETCH 1:* (UID FLAGS)"))
         out["view_bytes_per_message"] = grown * 1024.0 / (LEGACY + NEW -

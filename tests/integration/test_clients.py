@@ -27,16 +27,9 @@ def write(path, text, mode=0o600):
     os.chmod(path, mode)
 
 
-def test_curl_lists_folders(testbed, imapmerge, user):
-    out = run(["curl", "-sS", "--cacert", testbed.TESTBED_CA, "-u",
-               f"{user[0]}:{user[1]}",
-               f"imaps://localhost:{imapmerge.imaps_port}/"])
-    for name in EXPECTED:
-        assert f'"/" {name}\r' in out or f'"/" "{name}"\r' in out, out
-
-
-def test_mbsync_lists_folders(testbed, imapmerge, user):
-    d = tempfile.mkdtemp(prefix="mbsync-")
+def mbsync_rc(testbed, imapmerge, user, prefix, store_extra, channel):
+    """A scratch directory with an mbsync config for imapmerge; (dir, rc)."""
+    d = tempfile.mkdtemp(prefix=prefix)
     rc = os.path.join(d, "rc")
     write(rc, f"""IMAPAccount merged
 Host localhost
@@ -53,34 +46,15 @@ Account merged
 MaildirStore near
 Path {d}/mail/
 Inbox {d}/mail/INBOX
-SubFolders Verbatim
-
+{store_extra}
 Channel c
-Far :far:
-Near :near:
-Patterns *
-""")
+{channel}""")
     os.makedirs(os.path.join(d, "mail"))
-    out = run(["mbsync", "-c", rc, "-l", "c"])
-    for name in EXPECTED:
-        assert name in out.splitlines(), out
+    return d, rc
 
 
-def test_mail_imapclient_folders(testbed, imapmerge, user):
-    script = """
-use Mail::IMAPClient;
-my $i = Mail::IMAPClient->new(Server => 'localhost', Port => $ARGV[0],
-    Ssl => [ SSL_ca_file => $ARGV[1], SSL_verifycn_name => 'localhost' ],
-    User => $ARGV[2], Password => $ARGV[3]) or die "login: $@";
-print "$_\\n" for $i->folders;
-$i->logout;
-"""
-    out = run(["perl", "-e", script, str(imapmerge.imaps_port),
-               testbed.TESTBED_CA, user[0], user[1]])
-    assert sorted(out.split("\n")[:-1]) == sorted(EXPECTED), out
-
-
-def test_offlineimap_info(testbed, imapmerge, user):
+def offlineimap_rc(testbed, imapmerge, user, extra=""):
+    """A scratch directory with an offlineimap config; (dir, rc)."""
     d = tempfile.mkdtemp(prefix="offlineimap-")
     rc = os.path.join(d, "rc")
     write(rc, f"""[general]
@@ -103,7 +77,43 @@ remoteuser = {user[0]}
 remotepass = {user[1]}
 ssl = yes
 sslcacertfile = {testbed.TESTBED_CA}
-""")
+{extra}""")
+    return d, rc
+
+
+def test_curl_lists_folders(testbed, imapmerge, user):
+    out = run(["curl", "-sS", "--cacert", testbed.TESTBED_CA, "-u",
+               f"{user[0]}:{user[1]}",
+               f"imaps://localhost:{imapmerge.imaps_port}/"])
+    for name in EXPECTED:
+        assert f'"/" {name}\r' in out or f'"/" "{name}"\r' in out, out
+
+
+def test_mbsync_lists_folders(testbed, imapmerge, user):
+    d, rc = mbsync_rc(testbed, imapmerge, user, "mbsync-",
+                      "SubFolders Verbatim\n",
+                      "Far :far:\nNear :near:\nPatterns *\n")
+    out = run(["mbsync", "-c", rc, "-l", "c"])
+    for name in EXPECTED:
+        assert name in out.splitlines(), out
+
+
+def test_mail_imapclient_folders(testbed, imapmerge, user):
+    script = """
+use Mail::IMAPClient;
+my $i = Mail::IMAPClient->new(Server => 'localhost', Port => $ARGV[0],
+    Ssl => [ SSL_ca_file => $ARGV[1], SSL_verifycn_name => 'localhost' ],
+    User => $ARGV[2], Password => $ARGV[3]) or die "login: $@";
+print "$_\\n" for $i->folders;
+$i->logout;
+"""
+    out = run(["perl", "-e", script, str(imapmerge.imaps_port),
+               testbed.TESTBED_CA, user[0], user[1]])
+    assert sorted(out.split("\n")[:-1]) == sorted(EXPECTED), out
+
+
+def test_offlineimap_info(testbed, imapmerge, user):
+    d, rc = offlineimap_rc(testbed, imapmerge, user)
     out = run(["offlineimap", "-c", rc, "-o", "-u", "basic", "--info"])
     remote = out.split("Folderlist:")[1].split("Local repository")[0]
     assert sorted(remote.split("\n ")[1:]) == sorted(EXPECTED) or \
@@ -135,33 +145,9 @@ def test_mbsync_sync_survives_migration(testbed, imapmerge, user):
     nothing deleted, one file per message."""
     name, password = user
     ids = testbed.seed(name, count=40, migrated=15, seed_value=21)
-    d = tempfile.mkdtemp(prefix="mbsync-")
-    rc = os.path.join(d, "rc")
-    write(rc, f"""IMAPAccount merged
-Host localhost
-Port {imapmerge.imaps_port}
-User {user[0]}
-Pass {user[1]}
-SSLType IMAPS
-CertificateFile {testbed.TESTBED_CA}
-AuthMechs PLAIN
-
-IMAPStore far
-Account merged
-
-MaildirStore near
-Path {d}/mail/
-Inbox {d}/mail/INBOX
-
-Channel c
-Far :far:INBOX
-Near :near:INBOX
-Sync Pull
-Create Near
-Expunge None
-SyncState *
-""")
-    os.makedirs(os.path.join(d, "mail"))
+    d, rc = mbsync_rc(testbed, imapmerge, user, "mbsync-", "",
+                      "Far :far:INBOX\nNear :near:INBOX\nSync Pull\n"
+                      "Create Near\nExpunge None\nSyncState *\n")
     run(["mbsync", "-c", rc, "c"])
     first = maildir_files(os.path.join(d, "mail", "INBOX"))
     assert sorted(message_ids(first)) == sorted(i.encode() for i in ids)
@@ -175,31 +161,9 @@ SyncState *
 def test_offlineimap_sync_survives_migration(testbed, imapmerge, user):
     name, password = user
     ids = testbed.seed(name, count=30, migrated=10, seed_value=22)
-    d = tempfile.mkdtemp(prefix="offlineimap-")
-    rc = os.path.join(d, "rc")
-    write(rc, f"""[general]
-accounts = merged
-metadata = {d}/meta
-
-[Account merged]
-localrepository = local
-remoterepository = remote
-
-[Repository local]
-type = Maildir
-localfolders = {d}/mail
-
-[Repository remote]
-type = IMAP
-remotehost = localhost
-remoteport = {imapmerge.imaps_port}
-remoteuser = {user[0]}
-remotepass = {user[1]}
-ssl = yes
-sslcacertfile = {testbed.TESTBED_CA}
-folderfilter = lambda f: f == 'INBOX'
-readonly = True
-""")
+    d, rc = offlineimap_rc(testbed, imapmerge, user,
+                           "folderfilter = lambda f: f == 'INBOX'\n"
+                           "readonly = True\n")
     run(["offlineimap", "-c", rc, "-o", "-u", "basic"])
     first = maildir_files(os.path.join(d, "mail", "INBOX"))
     assert sorted(message_ids(first)) == sorted(i.encode() for i in ids)
