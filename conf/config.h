@@ -81,6 +81,19 @@ enum legacy_writes {
 	LEGACY_WRITES_ALL
 };
 
+/* A migration run copies again a message the user deleted. */
+enum tombstone_action {
+	TOMBSTONE_HIDE,			/* keep it out of the view */
+	TOMBSTONE_EXPUNGE		/* and expunge it on the new server */
+};
+
+/* Keywords kept in the state store instead of on the new server. */
+enum local_keywords {
+	LOCAL_KEYWORDS_AUTO,		/* where PERMANENTFLAGS lacks \* */
+	LOCAL_KEYWORDS_YES,
+	LOCAL_KEYWORDS_NO
+};
+
 struct folder_role_conf {
 	enum folder_role	 role;
 	enum backend_side	 side;
@@ -110,7 +123,10 @@ struct config {
 	unsigned int		 poll_interval_ms;	/* IDLE: backend rescan */
 	uint64_t		 max_message_size;
 	enum legacy_writes	 legacy_writes;
-	int			 expunge_recopied;
+	enum tombstone_action	 tombstone_action;
+	enum local_keywords	 local_keywords;
+	unsigned int		 sent_copy_window_ms;	/* SMTP then APPEND */
+	unsigned int		 sent_copy_wait_ms;	/* for the server's copy */
 
 	char			**hide_folder;
 	size_t			 nhide_folder;

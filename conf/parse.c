@@ -130,6 +130,7 @@ static void	 parse_body(struct parser *, struct scope *);
 
 static kw_fn	 kw_string, kw_user, kw_group, kw_log, kw_log_level;
 static kw_fn	 kw_listen, kw_duration, kw_size, kw_legacy_writes, kw_yesno;
+static kw_fn	 kw_tombstone_action, kw_local_keywords;
 static kw_fn	 kw_hide_folder, kw_folder_role, kw_send_via, kw_block;
 static kw_fn	 kw_endpoint, kw_username, kw_auth, kw_token_command;
 
@@ -157,8 +158,14 @@ static const struct keyword keywords[] = {
 	{ "max-message-size", KW_TOP, 1, 1, "SIZE", kw_size, 0 },
 	{ "legacy-writes", KW_TOP, 1, 1, "none | flags | all",
 	    kw_legacy_writes, 0 },
-	{ "expunge-recopied", KW_TOP, 1, 1, "yes | no", kw_yesno,
-	    TOP(expunge_recopied) },
+	{ "tombstone-action", KW_TOP, 1, 1, "hide | expunge",
+	    kw_tombstone_action, 0 },
+	{ "local-keywords", KW_TOP, 1, 1, "auto | yes | no",
+	    kw_local_keywords, 0 },
+	{ "sent-copy-window", KW_TOP, 1, 1, "DURATION", kw_duration,
+	    TOP(sent_copy_window_ms) },
+	{ "sent-copy-wait", KW_TOP, 1, 1, "DURATION", kw_duration,
+	    TOP(sent_copy_wait_ms) },
 	{ "hide-folder", KW_TOP | KW_REPEAT, 1, 1, "NAME", kw_hide_folder, 0 },
 	{ "folder-role", KW_TOP | KW_REPEAT, 3, 3,
 	    "sent|drafts|trash|junk|archive legacy|new NAME",
@@ -995,6 +1002,33 @@ kw_legacy_writes(struct parser *p, struct scope *sc, const struct stmt *st,
 }
 
 static void
+kw_tombstone_action(struct parser *p, struct scope *sc,
+    const struct stmt *st, const struct keyword *kw)
+{
+	static const struct choice	 c[] = {
+		{ "hide", TOMBSTONE_HIDE }, { "expunge", TOMBSTONE_EXPUNGE }
+	};
+	int				 v;
+
+	if (choose(p, st, kw, c, nitems(c), st->arg[0], &v))
+		p->conf->tombstone_action = (enum tombstone_action)v;
+}
+
+static void
+kw_local_keywords(struct parser *p, struct scope *sc, const struct stmt *st,
+    const struct keyword *kw)
+{
+	static const struct choice	 c[] = {
+		{ "auto", LOCAL_KEYWORDS_AUTO }, { "yes", LOCAL_KEYWORDS_YES },
+		{ "no", LOCAL_KEYWORDS_NO }
+	};
+	int				 v;
+
+	if (choose(p, st, kw, c, nitems(c), st->arg[0], &v))
+		p->conf->local_keywords = (enum local_keywords)v;
+}
+
+static void
 kw_yesno(struct parser *p, struct scope *sc, const struct stmt *st,
     const struct keyword *kw)
 {
@@ -1403,6 +1437,8 @@ config_new(const char *name)
 	conf->poll_interval_ms = 30 * 1000;
 	conf->max_message_size = 35 << 20;
 	conf->legacy_writes = LEGACY_WRITES_FLAGS;
+	conf->sent_copy_window_ms = 10 * 60 * 1000;
+	conf->sent_copy_wait_ms = 20 * 1000;
 	conf->path = strdup(name);
 	conf->state_dir = strdup("/var/lib/imapmerge");
 	for (i = 0; i < BACKEND_COUNT; i++) {

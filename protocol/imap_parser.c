@@ -71,6 +71,7 @@ struct imap_parser {
 	struct imap_parser_limits lim;
 	bool			 stream;
 	uint64_t		 stream_threshold;
+	const char		*stream_only;	/* command name or NULL */
 
 	enum lex_state		 st;
 	enum phase		 phase;
@@ -209,6 +210,12 @@ imap_parser_set_stream(struct imap_parser *p, bool on, uint64_t threshold)
 }
 
 void
+imap_parser_stream_only(struct imap_parser *p, const char *name)
+{
+	p->stream_only = name;
+}
+
+void
 imap_parser_reset(struct imap_parser *p)
 {
 	bool	 skip, refused;
@@ -278,6 +285,12 @@ const char *
 imap_parser_name(const struct imap_parser *p)
 {
 	return p->cmd.name;
+}
+
+bool
+imap_parser_literal_streamed(const struct imap_parser *p)
+{
+	return p->lit_streamed;
 }
 
 uint64_t
@@ -648,6 +661,12 @@ static enum imap_parse_result
 lit_check(struct imap_parser *p)
 {
 	bool	 streamed = p->stream && p->lit_size >= p->stream_threshold;
+
+	if (streamed && p->mode == IMAP_PARSER_COMMAND &&
+	    p->stream_only != NULL)
+		streamed = p->cmd.name != NULL &&
+		    strcasecmp(p->cmd.name, p->stream_only) == 0 &&
+		    p->depth == 0 && p->frames[0].count > 0;
 
 	if (p->lit_size > p->lim.max_literal ||
 	    (!streamed && p->lit_size > p->lim.max_inline_literal)) {

@@ -120,6 +120,13 @@ void			 imap_parser_default_limits(struct imap_parser_limits *);
  */
 void			 imap_parser_set_stream(struct imap_parser *, bool on,
 			    uint64_t threshold);
+/*
+ * Command mode: stream only the literals of commands with this name
+ * ("APPEND"), and only at the top level after the first argument (never
+ * a mailbox name); NULL: every command's.  The string must outlive p.
+ */
+void			 imap_parser_stream_only(struct imap_parser *,
+			    const char *name);
 
 /*
  * Feeds bytes; *consumed says how many were used (all of them unless the
@@ -157,6 +164,7 @@ bool			 imap_parser_must_close(const struct imap_parser *);
 uint64_t		 imap_parser_literal_size(const struct imap_parser *);
 uint64_t		 imap_parser_literal_left(const struct imap_parser *);
 bool			 imap_parser_literal_sync(const struct imap_parser *);
+bool			 imap_parser_literal_streamed(const struct imap_parser *);
 void			 imap_parser_literal_consumed(struct imap_parser *,
 			    uint64_t);
 

@@ -65,6 +65,11 @@ struct be_cmd {
 	int			 sent;
 	int			 idle;		/* IDLE: 1 queued, 2 idling,
 						   3 DONE sent */
+	/* An upload: the literal's bytes as the caller hands them over. */
+	int			 upload;	/* 1 waiting for "+", 2 flowing */
+	uint64_t		 up_left;	/* bytes still to come */
+	struct evbuffer		*up_hold;	/* bytes held until "+" */
+	backend_drained_cb	*drained;
 	struct be_cmd		*next;
 };
 
@@ -90,6 +95,7 @@ struct backend {
 	int			 dead;		/* freed by the owner meanwhile */
 	struct evbuffer		*sink;		/* literal being streamed */
 	int			 paused;	/* sink full: not reading */
+	struct be_cmd		*up;		/* the upload, queued or sent */
 };
 
 /* Literals at least this big are streamed when the command asks for it;
@@ -111,6 +117,8 @@ static void	 be_stream_mode(struct backend *);
 static int	 be_literal_start(struct backend *);
 static int	 be_stream(struct backend *, struct evbuffer *);
 static void	 be_read(struct bufferevent *, void *);
+static void	 be_write(struct bufferevent *, void *);
+static void	 be_up_flow(struct backend *, struct be_cmd *);
 static void	 be_idle_check(struct backend *);
 
 static void
@@ -173,7 +181,7 @@ be_secret_clear(struct backend *b)
 }
 
 static void
-be_cmd_free(struct be_cmd *c)
+be_cmd_free(struct backend *b, struct be_cmd *c)
 {
 	/* A command text may hold a credential: wipe it. */
 	size_t	 len = evbuffer_get_length(c->text);
@@ -181,6 +189,10 @@ be_cmd_free(struct be_cmd *c)
 	if (len > 0)
 		OPENSSL_cleanse(evbuffer_pullup(c->text, len), len);
 	evbuffer_free(c->text);
+	if (c->up_hold != NULL)
+		evbuffer_free(c->up_hold);
+	if (b->up == c)
+		b->up = NULL;
 	free(c);
 }
 
@@ -209,7 +221,7 @@ be_destroy(struct backend *b)
 	be_close(b);
 	while ((c = b->queue) != NULL) {
 		b->queue = c->next;
-		be_cmd_free(c);
+		be_cmd_free(b, c);
 	}
 	imap_parser_free(&b->parser);
 	be_caps_clear(b);
@@ -293,7 +305,7 @@ backend_has_cap(const struct backend *b, const char *cap)
 static void
 be_fail(struct backend *b, const char *fmt, ...)
 {
-	struct backend_result	 res = { BACKEND_FAILED, NULL, NULL, 0 };
+	struct backend_result	 res = { .status = BACKEND_FAILED };
 	struct be_cmd		*c;
 	backend_done_cb		*cb;
 	char			 why[256];
@@ -317,7 +329,7 @@ be_fail(struct backend *b, const char *fmt, ...)
 			b->queue_tail = &b->queue;
 		if (c->done != NULL)
 			c->done(b, &res, c->arg);
-		be_cmd_free(c);
+		be_cmd_free(b, c);
 	}
 	if (!b->dead && (cb = b->open_cb) != NULL) {
 		b->open_cb = NULL;
@@ -403,7 +415,7 @@ backend_idle_stop(struct backend *b)
 		b->queue = c->next;
 		if (b->queue == NULL)
 			b->queue_tail = &b->queue;
-		be_cmd_free(c);
+		be_cmd_free(b, c);
 	}
 }
 
@@ -463,14 +475,127 @@ backend_cmd_astrings(struct backend *b, const char *prefix,
 	evbuffer_free(buf);
 }
 
+/*
+ * Uploads (APPEND): the literal's bytes are written as the caller hands
+ * them over, once the command is on the wire and the server is ready.
+ */
+void
+backend_cmd_upload(struct backend *b, const char *prefix, uint64_t size,
+    backend_data_cb *data, backend_drained_cb *drained, backend_done_cb *done,
+    void *arg)
+{
+	struct backend_result	 res = { .status = BACKEND_FAILED,
+	    .text = "an upload is already running" };
+	char			*cmd;
+	int			 nonsync = backend_has_cap(b, "LITERAL+");
+	struct be_cmd		*c;
+
+	if (b->up != NULL) {
+		done(b, &res, arg);
+		return;
+	}
+	if (asprintf(&cmd, "%s {%llu%s}", prefix, (unsigned long long)size,
+	    nonsync ? "+" : "") == -1) {
+		res.text = "out of memory";
+		done(b, &res, arg);
+		return;
+	}
+	be_cmd_segments(b, cmd, strlen(cmd), NULL, 0, data, NULL, done, arg);
+	free(cmd);
+	for (c = b->queue; c != NULL && c->next != NULL; c = c->next)
+		;
+	if (c == NULL || c->done != done || c->arg != arg)
+		return;			/* failed, and done() was told */
+	if ((c->up_hold = evbuffer_new()) == NULL) {
+		be_fail(b, "out of memory");
+		return;
+	}
+	c->up_left = size;
+	c->drained = drained;
+	b->up = c;
+	bufferevent_setwatermark(b->bev, EV_WRITE, BACKEND_UPLOAD_LOW, 0);
+	if (c->sent)			/* it went out at once */
+		c->upload = nonsync ? 2 : 1;
+	else
+		c->upload = nonsync ? -2 : -1;	/* set when it is sent */
+	if (c->upload == 2)
+		be_up_flow(b, c);
+}
+
+/* Moves held bytes to the socket; after the last one, the CRLF. */
+static void
+be_up_flow(struct backend *b, struct be_cmd *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(b->bev);
+
+	if (c->up_hold != NULL)
+		evbuffer_add_buffer(out, c->up_hold);
+	if (c->up_left == 0 && c->upload == 2) {
+		evbuffer_add(out, "\r\n", 2);
+		c->upload = 3;
+	}
+	be_timer_arm(b, b->srv->conf->command_timeout_ms);
+}
+
+int
+backend_upload_add(struct backend *b, struct evbuffer *src, size_t n)
+{
+	struct be_cmd	*c = b != NULL ? b->up : NULL;
+
+	if (c == NULL || b->bev == NULL || n > c->up_left)
+		return -1;
+	if (c->upload == 2 && c->sent)
+		evbuffer_remove_buffer(src, bufferevent_get_output(b->bev), n);
+	else
+		evbuffer_remove_buffer(src, c->up_hold, n);
+	c->up_left -= n;
+	if (c->upload == 2 && c->sent)
+		be_up_flow(b, c);
+	return 0;
+}
+
+size_t
+backend_upload_queued(const struct backend *b)
+{
+	const struct be_cmd	*c = b != NULL ? b->up : NULL;
+	size_t			 n;
+
+	if (c == NULL || b->bev == NULL)
+		return 0;
+	n = evbuffer_get_length(c->up_hold);
+	if (c->sent)
+		n += evbuffer_get_length(bufferevent_get_output(b->bev));
+	return n;
+}
+
+void
+backend_upload_abort(struct backend *b)
+{
+	if (b != NULL && b->up != NULL)
+		be_fail(b, "upload abandoned");
+}
+
+static void
+be_write(struct bufferevent *bev, void *arg)
+{
+	struct backend	*b = arg;
+
+	if (b->up == NULL || b->up->drained == NULL ||
+	    backend_upload_queued(b) >= BACKEND_UPLOAD_LOW)
+		return;
+	be_ref(b);
+	b->up->drained(b, b->up->arg);
+	be_unref(b);
+}
+
 static void
 be_cmd_segments(struct backend *b, const char *command, size_t len,
     const size_t *seglen, int nseg, backend_data_cb *data,
     backend_literal_cb *literal, backend_done_cb *done, void *arg)
 {
 	struct be_cmd		*c = NULL;
-	struct backend_result	 res = { BACKEND_FAILED, NULL,
-	    "backend not connected", 0 };
+	struct backend_result	 res = { .status = BACKEND_FAILED,
+	    .text = "backend not connected" };
 
 	if (b->state == BE_CLOSED || b->dead ||
 	    (c = calloc(1, sizeof(*c))) == NULL ||
@@ -514,6 +639,8 @@ be_send_next(struct backend *b)
 	out = bufferevent_get_output(b->bev);
 	evbuffer_add_printf(out, "%s ", c->tag);
 	c->sent = 1;
+	if (c->upload < 0)
+		c->upload = -c->upload;
 	be_send_segment(b, c);
 	be_timer_arm(b, b->srv->conf->command_timeout_ms);
 }
@@ -529,6 +656,8 @@ be_send_segment(struct backend *b, struct be_cmd *c)
 	else
 		evbuffer_add_buffer(out, c->text);
 	evbuffer_add(out, "\r\n", 2);
+	if (c->upload == 2)
+		be_up_flow(b, c);	/* LITERAL+: the bytes follow at once */
 }
 
 /* Whether the command in flight still has pieces waiting for "+". */
@@ -595,10 +724,12 @@ be_tagged(struct backend *b, const struct imap_response *r)
 	res.status = r->status == IMAP_STATUS_OK ? BACKEND_OK :
 	    r->status == IMAP_STATUS_NO ? BACKEND_NO : BACKEND_BAD;
 	res.code = r->code;
+	res.code_args = r->code_args;
+	res.ncode_args = r->ncode_args;
 	res.text = r->text != NULL ? r->text : "";
 	if (c->done != NULL)
 		c->done(b, &res, c->arg);
-	be_cmd_free(c);
+	be_cmd_free(b, c);
 }
 
 static void	 be_greeting(struct backend *, const struct imap_response *);
@@ -624,6 +755,10 @@ be_response(struct backend *b, const struct imap_response *r)
 			if (b->timer != NULL)
 				evtimer_del(b->timer);	/* idling is no wait */
 			be_idle_check(b);
+		} else if (b->queue != NULL && b->queue->sent &&
+		    b->queue->upload == 1) {
+			b->queue->upload = 2;
+			be_up_flow(b, b->queue);
 		} else if (be_has_segment(b))
 			be_send_segment(b, b->queue);
 		else if (b->state == BE_LOGIN && b->queue != NULL &&
@@ -979,7 +1114,7 @@ be_starttls_done(struct backend *b, const struct backend_result *res,
 	b->bev = tls;	/* the filter owns the plain bufferevent now */
 	be_caps_clear(b);
 	be_enter(b, BE_HANDSHAKE);
-	bufferevent_setcb(b->bev, be_read, NULL, be_event, b);
+	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
 	bufferevent_enable(b->bev, EV_READ);
 }
 
@@ -1051,7 +1186,7 @@ backend_open(struct backend *b, const char *login, const char *password,
 		be_fail(b, "%s", err);
 		return;
 	}
-	bufferevent_setcb(b->bev, be_read, NULL, be_event, b);
+	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
 	bufferevent_enable(b->bev, EV_READ);
 	be_timer_arm(b, b->srv->conf->connect_timeout_ms);
 }

@@ -36,6 +36,8 @@ enum backend_status {
 struct backend_result {
 	enum backend_status	 status;
 	const char		*code;	/* response code name or NULL */
+	const struct imap_arg	*code_args;	/* APPENDUID 1 2 */
+	size_t			 ncode_args;
 	const char		*text;	/* server text, or our reason */
 	int			 auth_failed;	/* open: credentials refused */
 };
@@ -93,6 +95,31 @@ void		 backend_resume(struct backend *);
 int		 backend_idle(struct backend *, backend_data_cb *data, void *arg);
 void		 backend_idle_stop(struct backend *);
 int		 backend_paused(const struct backend *);
+
+/*
+ * Queues "TAG <prefix> {size}" followed by a literal whose bytes the
+ * caller hands over with backend_upload_add() as it gets them, in any
+ * number of pieces, then CRLF.  The server sees the literal as
+ * non-synchronising where it offers LITERAL+, else the bytes wait in the
+ * backend until its "+".  backend_upload_queued() counts the bytes
+ * accepted but not yet written to the socket; drained() is called when
+ * they fall below BACKEND_UPLOAD_LOW again.  One upload at a time.
+ * done() gets the tagged answer, which may come before all bytes went
+ * (a server that refuses at "{size}"): later backend_upload_add() calls
+ * then return -1.
+ */
+#define BACKEND_UPLOAD_HIGH	(1024 * 1024)
+#define BACKEND_UPLOAD_LOW	(256 * 1024)
+typedef void	 backend_drained_cb(struct backend *, void *arg);
+void		 backend_cmd_upload(struct backend *, const char *prefix,
+		    uint64_t size, backend_data_cb *data,
+		    backend_drained_cb *drained, backend_done_cb *done,
+		    void *arg);
+int		 backend_upload_add(struct backend *, struct evbuffer *,
+		    size_t);
+size_t		 backend_upload_queued(const struct backend *);
+/* Gives up an upload half sent: the connection cannot go on, it fails. */
+void		 backend_upload_abort(struct backend *);
 
 int		 backend_ready(const struct backend *);
 int		 backend_has_cap(const struct backend *, const char *);

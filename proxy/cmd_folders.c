@@ -210,7 +210,8 @@ discover_finish(struct discover *d)
 	}
 	for (side = 0; side < BACKEND_COUNT; side++)
 		side_clear(&d->side[side]);
-	d->cb(s, ok);
+	if (d->cb != NULL)
+		d->cb(s, ok);
 	free(d);
 }
 
@@ -268,7 +269,8 @@ discover(struct imap_session *s, discover_cb *cb)
 	int		 side;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		cb(s, 0);
+		if (cb != NULL)
+			cb(s, 0);
 		return;
 	}
 	d->s = s;
@@ -280,6 +282,12 @@ discover(struct imap_session *s, discover_cb *cb)
 		else
 			discover_list(d, side);
 	}
+}
+
+void
+sess_folders_refresh(struct imap_session *s, discover_cb *cb)
+{
+	discover(s, cb);
 }
 
 /*

@@ -89,6 +89,7 @@ cmd_namespace(struct imap_session *s, const struct imap_arg *args,
 }
 
 static const struct imap_command_def commands[] = {
+	{ "APPEND",		cmd_append,		ST_LOGGEDIN },
 	{ "AUTHENTICATE",	cmd_authenticate,	ST_NOTAUTH },
 	{ "CAPABILITY",		cmd_capability,		ST_ANY },
 	{ "CHECK",		cmd_check,		ST_SELECTED },

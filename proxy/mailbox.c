@@ -321,30 +321,40 @@ add_scan(struct side_sync *ss, const struct fetch_row *f)
 	return 0;
 }
 
-/* The keys of a backend message (DESIGN §4). */
+/*
+ * The keys of a backend message (DESIGN §4).  The new side also answers
+ * to its alias: Exchange's kept original Message-ID, else the header hash
+ * (a copier may have added an id to a message that had none).
+ */
+void
+mbox_keys(const struct msgkey *k, int side, const char **key,
+    const char **akey)
+{
+	*key = msgkey_primary(k);
+	*akey = NULL;
+	if (side == BACKEND_NEW && k->msgid[0] != '\0')
+		*akey = k->alias[0] != '\0' ? k->alias : k->hash;
+}
+
 static int
 add_arrival(struct side_sync *ss, int side, const struct fetch_row *f)
 {
 	struct msgkey	 k;
 	struct bmsg	*b;
-	const char	*akey = NULL;
+	const char	*key, *akey;
 
 	if (array_grow(&ss->arr, &ss->caparr, ss->narr + 1,
 	    sizeof(*ss->arr)) == -1)
 		return -1;
 	msgkey_parse(f->hdr != NULL ? f->hdr : "", f->hdrlen, &k);
+	mbox_keys(&k, side, &key, &akey);
 	b = &ss->arr[ss->narr];
 	memset(b, 0, sizeof(*b));
 	b->uid = f->uid;
 	b->size = f->size;
 	b->idate = f->idate;
 	b->flags = f->flags;
-	/* The new side also answers to its alias: Exchange's kept original
-	 * Message-ID, else the header hash (a copier may have added an id
-	 * to a message that had none). */
-	if (side == BACKEND_NEW && k.msgid[0] != '\0')
-		akey = k.alias[0] != '\0' ? k.alias : k.hash;
-	if ((b->key = strdup(msgkey_primary(&k))) == NULL ||
+	if ((b->key = strdup(key)) == NULL ||
 	    (akey != NULL && (b->akey = strdup(akey)) == NULL))
 		return -1;
 	b->keyh = msgkey_hash64(b->key);
@@ -897,6 +907,68 @@ mbox_status(struct imap_session *s, const struct ufolder *f,
 	s->status_mb = mb;
 	s->status_cb = cb;
 	sync_start(s, mb, f, true, status_synced);
+}
+
+/*
+ * A message imapmerge itself put on side (APPEND, COPY) is recorded in
+ * the folder's view at once, so that the client learns its vuid without a
+ * sync.  The side's UIDNEXT is not moved: a later sync still looks at
+ * every UID from the last one it saw and skips this one as known.
+ */
+int
+mbox_record(struct imap_session *s, const char *path, int side,
+    uint32_t uidvalidity, const struct bmsg *b, size_t n, uint32_t *vuids,
+    uint32_t *vuidvalidity)
+{
+	struct mbox		*mb;
+	struct view_side	*vs;
+	const struct vmsg	*m;
+	struct state		*st;
+	size_t			 i;
+	int			 rc = -1;
+
+	if (s->u == NULL || (mb = mbox_get(s->u, path)) == NULL)
+		return -1;
+	vs = view_side(mb->v, side);
+	st = s->u->store;
+	if (uidvalidity == 0 || (vs->uidvalidity != 0 &&
+	    vs->uidvalidity != uidvalidity))
+		goto out;		/* a sync will find them */
+	if (state_begin(st) == -1)
+		goto out;
+	view_stats_reset(mb->v);
+	if (vs->uidvalidity == 0) {
+		/* First use of a part just created: later syncs read it
+		 * from UID 1 on. */
+		vs->uidvalidity = uidvalidity;
+		if (state_folder_side(st, mb->fid, side, uidvalidity,
+		    vs->uidnext, vs->highestmodseq) == -1) {
+			vs->uidvalidity = 0;
+			state_rollback(st);
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (view_untomb(mb->v, b[i].keyh) == -1 ||
+		    view_untomb(mb->v, b[i].akeyh) == -1)
+			break;
+	if (i < n || view_add(mb->v, side, b, n) == -1 ||
+	    state_commit(st) == -1) {
+		state_rollback(st);
+		if (view_load(mb->v) == -1)
+			log_sess(LOG_WARNING, s->sid, "event=view-reload-failed "
+			    "folder=\"%s\"", mb->path);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		vuids[i] = (m = view_by_uid(mb->v, side, b[i].uid)) != NULL ?
+		    m->vuid : 0;
+	*vuidvalidity = view_uidvalidity(mb->v);
+	mbox_changed(mb, s);
+	rc = 0;
+ out:
+	mbox_put(&mb);
+	return rc;
 }
 
 /*

@@ -69,6 +69,20 @@ struct vmsg;
 /* "(\\Seen $Forwarded)" as shown for m. */
 void		 mbox_write_flags(struct evbuffer *, const struct view *,
 		    const struct vmsg *);
+struct msgkey;
+struct bmsg;
+/* The pairing key and alias of a message on side. */
+void		 mbox_keys(const struct msgkey *, int side, const char **key,
+		    const char **akey);
+/*
+ * Messages imapmerge put on side of path's folder (UIDVALIDITY as the
+ * server said): into the view now; vuids[] gets each one's vuid (0 if it
+ * is hidden) and *vuidvalidity the folder's.  -1 when they cannot be
+ * recorded now (a sync finds them).
+ */
+int		 mbox_record(struct imap_session *, const char *path, int side,
+		    uint32_t uidvalidity, const struct bmsg *, size_t,
+		    uint32_t *vuids, uint32_t *vuidvalidity);
 /* Cached views follow a RENAME (to) or go with a DELETE (to NULL). */
 void		 mbox_renamed(struct user *, const char *from, const char *to);
 /* Frees the user's cached views (the user context is going). */

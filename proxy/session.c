@@ -120,6 +120,7 @@ sess_free(struct imap_session *s)
 	}
 	for (side = 0; side < BACKEND_COUNT; side++)
 		backend_free(&s->be[side]);
+	sess_append_free(s);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	imap_parser_free(&s->parser);
@@ -270,6 +271,11 @@ sess_input(struct imap_session *s)
 		}
 		if (s->inmode == IN_IDLE) {
 			if (sess_idle_line(s, in) == 0)
+				return;
+			continue;
+		}
+		if (s->inmode == IN_APPEND) {
+			if (sess_append_input(s, s->parser, in) == 0)
 				return;
 			continue;
 		}
@@ -428,6 +434,17 @@ sess_write_buffer(struct imap_session *s, struct evbuffer *buf)
 {
 	if (s->bev != NULL)
 		evbuffer_add_buffer(bufferevent_get_output(s->bev), buf);
+}
+
+void
+sess_resume_input(struct imap_session *s)
+{
+	if (s->bev == NULL || s->closing)
+		return;
+	bufferevent_enable(s->bev, EV_READ);
+	sess_hold(s);
+	sess_input(s);
+	sess_release(s);
 }
 
 void

@@ -26,6 +26,7 @@ struct selected;
 struct sync;
 struct mbox;
 struct view;
+struct append_req;
 
 enum sess_state {
 	SESS_NOTAUTH,
@@ -40,6 +41,7 @@ enum sess_input {
 	IN_COMMAND,
 	IN_AUTH_LINE,		/* AUTHENTICATE: next line is SASL data */
 	IN_IDLE,		/* IDLE: waiting for DONE */
+	IN_APPEND,		/* APPEND: a message streaming in */
 };
 
 struct imap_session {
@@ -79,6 +81,7 @@ struct imap_session {
 	void			(*status_cb)(struct imap_session *, bool,
 				    struct view *, const char *);
 	void			*login;		/* login progress, cmd_auth.c */
+	struct append_req	*append;	/* APPEND in progress */
 };
 
 /* Command table entry: allowed states are bits (1 << SESS_*). */
@@ -112,6 +115,8 @@ void		 sess_syntax_error(struct imap_session *, const char *tag,
 void		 sess_starttls(struct imap_session *);
 void		 sess_authenticated(struct imap_session *);
 void		 sess_write_buffer(struct imap_session *, struct evbuffer *);
+/* Reads the client's input again after a pause (a full upload). */
+void		 sess_resume_input(struct imap_session *);
 
 /* session_parse.c: the only place that knows the parser's API */
 struct imap_parser *sess_parser_new(void);
@@ -152,10 +157,18 @@ CMD_FN(sess_uid_store);
 CMD_FN(sess_uid_expunge);
 CMD_FN(cmd_search);
 CMD_FN(sess_uid_search);
+CMD_FN(cmd_append);
 #undef CMD_FN
 
 /* cmd_mailbox.c */
 int		 sess_idle_line(struct imap_session *, struct evbuffer *);
+
+/* cmd_append.c: messages at least this big stream in */
+#define SESS_APPEND_STREAM_MIN	(64 * 1024)
+int		 sess_append_begin(struct imap_session *, struct imap_parser *);
+int		 sess_append_input(struct imap_session *, struct imap_parser *,
+		    struct evbuffer *);
+void		 sess_append_free(struct imap_session *);
 
 /* cmd_auth.c */
 void		 sess_auth_step(struct imap_session *, const char *);
@@ -165,5 +178,8 @@ void		 sess_login_reset(struct imap_session *);
 void		 sess_login_folders(struct imap_session *);
 void		 sess_folders_free(struct imap_session *);
 char		*sess_mailbox_arg(const struct imap_arg *);
+/* Reads the folder lists again; cb (may be NULL) hears if it worked. */
+void		 sess_folders_refresh(struct imap_session *,
+		    void (*cb)(struct imap_session *, int));
 
 #endif

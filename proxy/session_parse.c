@@ -5,12 +5,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
 #include "protocol/imap_parser.h"
 #include "proxy/log.h"
+#include "proxy/server.h"
 #include "proxy/session_impl.h"
 
 #define PREAUTH_MAX_LINE	8192
@@ -39,13 +41,18 @@ sess_parser_new(void)
 	return imap_parser_new(IMAP_PARSER_COMMAND, &l);
 }
 
+/* Logged in: an APPEND's message may be as big as the limit, and
+ * streams (cmd_append.c); every other literal stays small. */
 void
 sess_parser_relax(struct imap_session *s)
 {
 	struct imap_parser_limits	 l;
 
 	limits_for(&l, 1);
+	l.max_literal = s->srv->conf->max_message_size;
 	imap_parser_set_limits(s->parser, &l);
+	imap_parser_stream_only(s->parser, "APPEND");
+	imap_parser_set_stream(s->parser, true, SESS_APPEND_STREAM_MIN);
 }
 
 /*
@@ -62,16 +69,25 @@ sess_parse_command(struct imap_session *s, struct evbuffer *in)
 	case IMAP_PARSE_MORE:
 		return 0;
 	case IMAP_PARSE_CONTINUE:
+		if (imap_parser_literal_streamed(s->parser))
+			return sess_append_begin(s, s->parser);
 		sess_printf(s, "+ Ready for literal data\r\n");
 		return 1;
 	case IMAP_PARSE_LITERAL:
-		/* Streaming is only switched on by APPEND (later). */
-		sess_printf(s, "* BYE Internal error\r\n");
-		sess_close(s, "unexpected streamed literal");
-		return 0;
+		/* Only APPEND's message streams (sess_parser_relax). */
+		return sess_append_begin(s, s->parser);
 	case IMAP_PARSE_ERROR:
 		tag = imap_parser_error_tag(s->parser);
-		sess_syntax_error(s, tag, imap_parser_error(s->parser));
+		if (tag != NULL && imap_parser_name(s->parser) != NULL &&
+		    strcasecmp(imap_parser_name(s->parser), "APPEND") == 0 &&
+		    strcmp(imap_parser_error(s->parser),
+		    "literal too large") == 0) {
+			sess_printf(s, "%s NO [TOOBIG] The message is larger "
+			    "than %llu bytes\r\n", tag, (unsigned long long)
+			    s->srv->conf->max_message_size);
+			s->bad_commands++;
+		} else
+			sess_syntax_error(s, tag, imap_parser_error(s->parser));
 		if (imap_parser_must_close(s->parser)) {
 			sess_printf(s, "* BYE Literal too large\r\n");
 			sess_close(s, "literal over the limit");

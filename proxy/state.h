@@ -99,6 +99,7 @@ int		 state_vmsg_delete(struct state *, int64_t, uint32_t vuid);
 int		 state_vmsg_side_reset(struct state *, int64_t, int side);
 /* Tombstones every key of the message's row. */
 int		 state_tomb_add(struct state *, int64_t, uint32_t vuid);
+int		 state_tomb_del(struct state *, int64_t, uint64_t keyh);
 int		 state_tomb_each(struct state *, int64_t, state_tomb_cb *,
 		    void *);
 

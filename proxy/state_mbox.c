@@ -31,6 +31,7 @@ enum {
 	S_VMSG_DELETE,
 	S_TOMB_ADD,
 	S_TOMB_EACH,
+	S_TOMB_DEL,
 	S_COUNT
 };
 _Static_assert(S_COUNT <= STATE_MBOX_STMTS, "statement cache");
@@ -75,6 +76,7 @@ static const char *const sql[S_COUNT] = {
 	    "SELECT ufolder, nakeyh, nakey, ?3 FROM vmsg WHERE ufolder = ?1 "
 	    "AND vuid = ?2 AND nakeyh != 0",
 	[S_TOMB_EACH] = "SELECT keyh FROM tombstone WHERE ufolder = ?1",
+	[S_TOMB_DEL] = "DELETE FROM tombstone WHERE ufolder = ?1 AND keyh = ?2",
 };
 
 void
@@ -394,6 +396,18 @@ state_tomb_add(struct state *st, int64_t id, uint32_t vuid)
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, vuid);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
+	return done(s);
+}
+
+int
+state_tomb_del(struct state *st, int64_t id, uint64_t keyh)
+{
+	sqlite3_stmt	*s = stmt(st, S_TOMB_DEL);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)keyh);
 	return done(s);
 }
 

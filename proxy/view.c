@@ -693,6 +693,9 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 	if (cand_build(v, side, &c) == -1)
 		goto out;
 	for (i = 0; i < n; i++) {
+		/* Recorded already (an APPEND imapmerge made itself). */
+		if (view_by_uid(v, side, b[i].uid) != NULL)
+			continue;
 		if (hidden(v, &b[i])) {
 			v->stats.hidden++;
 			continue;
@@ -1010,6 +1013,29 @@ view_tombstone(struct view *v, uint32_t vuid)
 		return -1;
 	if (v->store != NULL)
 		return state_tomb_add(v->store, v->fid, vuid);
+	return 0;
+}
+
+/* The user put a message with this key back (APPEND): it shows again. */
+int
+view_untomb(struct view *v, uint64_t h)
+{
+	uint64_t	*old = v->tomb;
+	size_t		 oldcap = v->captomb, i;
+
+	if (!tomb_has(v, h))
+		return 0;
+	if ((v->tomb = calloc(oldcap, sizeof(*v->tomb))) == NULL) {
+		v->tomb = old;
+		return -1;
+	}
+	v->ntomb = 0;
+	for (i = 0; i < oldcap; i++)
+		if (old[i] != 0 && old[i] != h)
+			tomb_put(v, old[i]);
+	free(old);
+	if (v->store != NULL)
+		return state_tomb_del(v->store, v->fid, h);
 	return 0;
 }
 

@@ -138,6 +138,8 @@ int		 view_set_keywords(struct view *, uint32_t vuid, const char *);
 
 /* Records a tombstone for a message the user deleted. */
 int		 view_tombstone(struct view *, uint32_t vuid);
+/* Lifts the tombstone of a key (the user appended it again). */
+int		 view_untomb(struct view *, uint64_t keyh);
 /* Removes a message from the view (after the copies are gone). */
 int		 view_expunge(struct view *, uint32_t vuid);
 

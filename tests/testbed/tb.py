@@ -524,6 +524,7 @@ tls-certificate "{d}/ca/imapmerge.crt"
 tls-key "{d}/ca/imapmerge.key"
 connect-timeout 5s
 poll-interval 2s
+sent-copy-wait 5s
 listen imap 127.0.0.1:{imap} starttls
 listen imap [::1]:{imap} starttls
 listen imap 127.0.0.1:{imaps} tls

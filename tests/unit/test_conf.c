@@ -135,8 +135,10 @@ static const struct err_row prefix_rows[] = {
 	    "\"5T\" (a number with k, M or G)" } },
 	{ "max-message-size 4G\n", { "1: max-message-size: size out of "
 	    "range \"4G\"" } },
-	{ "expunge-recopied maybe\n", { "1: expunge-recopied: invalid "
-	    "argument \"maybe\" (usage: expunge-recopied yes | no)" } },
+	{ "tombstone-action maybe\n", { "1: tombstone-action: invalid "
+	    "argument \"maybe\" (usage: tombstone-action hide | expunge)" } },
+	{ "local-keywords sometimes\n", { "1: local-keywords: invalid "
+	    "argument \"sometimes\" (usage: local-keywords auto | yes | no)" } },
 	{ "legacy-writes some\n", { "1: legacy-writes: invalid argument "
 	    "\"some\" (usage: legacy-writes none | flags | all)" } },
 	{ "listen imap *:99999 tls\n", { "1: listen: invalid port in "
@@ -384,7 +386,10 @@ test_values(void)
 	    "command-timeout 2m\n"
 	    "max-message-size 10M\n"
 	    "legacy-writes none\n"
-	    "expunge-recopied yes\n"
+	    "tombstone-action expunge\n"
+	    "local-keywords yes\n"
+	    "sent-copy-window 5m\n"
+	    "sent-copy-wait 3s\n"
 	    "hide-folder Clutter\n"
 	    "hide-folder \"アーカイブ/古い\"\n"
 	    "folder-role sent legacy \"送信控え\"\n"
@@ -438,7 +443,10 @@ test_values(void)
 	CHECK_INT(conf->command_timeout_ms, 120000);
 	CHECK_INT(conf->max_message_size, 10 << 20);
 	CHECK_INT(conf->legacy_writes, LEGACY_WRITES_NONE);
-	CHECK_INT(conf->expunge_recopied, 1);
+	CHECK_INT(conf->tombstone_action, TOMBSTONE_EXPUNGE);
+	CHECK_INT(conf->local_keywords, LOCAL_KEYWORDS_YES);
+	CHECK_INT(conf->sent_copy_window_ms, 300000);
+	CHECK_INT(conf->sent_copy_wait_ms, 3000);
 	CHECK_INT(conf->nhide_folder, 2);
 	CHECK_STR(conf->hide_folder[1], "アーカイブ/古い");
 	CHECK_INT(conf->nfolder_role, 2);
@@ -491,7 +499,10 @@ test_defaults(void)
 	CHECK_INT(conf->command_timeout_ms, 60000);
 	CHECK_INT(conf->max_message_size, 35 << 20);
 	CHECK_INT(conf->legacy_writes, LEGACY_WRITES_FLAGS);
-	CHECK_INT(conf->expunge_recopied, 0);
+	CHECK_INT(conf->tombstone_action, TOMBSTONE_HIDE);
+	CHECK_INT(conf->local_keywords, LOCAL_KEYWORDS_AUTO);
+	CHECK_INT(conf->sent_copy_window_ms, 600000);
+	CHECK_INT(conf->sent_copy_wait_ms, 20000);
 	CHECK_STR(conf->backend[BACKEND_LEGACY].username, "%u");
 	CHECK_STR(conf->backend[BACKEND_NEW].username, "%u");
 	CHECK_INT(conf->backend[BACKEND_NEW].auth, BACKEND_AUTH_PASSWORD);

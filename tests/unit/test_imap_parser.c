@@ -646,6 +646,36 @@ streaming_append(void)
 	imap_parser_free(&p);
 }
 
+/* Streaming for one command only, never its first argument. */
+static void
+streaming_only_append(void)
+{
+	struct imap_parser	*p = imap_parser_new(IMAP_PARSER_COMMAND, NULL);
+	const char		*login = "L LOGIN {5}\r\n";
+	const char		*box = "A APPEND {5}\r\n";
+	const char		*msg = "INBOX {10}\r\n";
+	size_t			 used;
+	enum imap_parse_result	 r;
+
+	imap_parser_set_stream(p, true, 0);
+	imap_parser_stream_only(p, "APPEND");
+	r = imap_parser_feed(p, (const unsigned char *)login, strlen(login),
+	    &used);
+	CHECK_INT(r, IMAP_PARSE_CONTINUE);
+	CHECK(!imap_parser_literal_streamed(p));	/* kept whole */
+	imap_parser_reset(p);
+	r = imap_parser_feed(p, (const unsigned char *)box, strlen(box),
+	    &used);
+	CHECK_INT(r, IMAP_PARSE_CONTINUE);
+	CHECK(!imap_parser_literal_streamed(p));	/* the mailbox name */
+	r = imap_parser_feed(p, (const unsigned char *)msg, strlen(msg),
+	    &used);
+	CHECK_INT(r, IMAP_PARSE_CONTINUE);
+	CHECK(imap_parser_literal_streamed(p));		/* the message */
+	CHECK_INT(imap_parser_literal_size(p), 10);
+	imap_parser_free(&p);
+}
+
 static void
 accessors(void)
 {
@@ -683,6 +713,7 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(limits),
 	UNIT_CASE(streaming_fetch),
 	UNIT_CASE(streaming_append),
+	UNIT_CASE(streaming_only_append),
 	UNIT_CASE(accessors),
 };
 
