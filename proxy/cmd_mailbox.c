@@ -764,10 +764,12 @@ cmd_uid(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_uid_expunge(s, args + 1, nargs - 1);
 	else if (strcasecmp(sub, "SEARCH") == 0)
 		sess_uid_search(s, args + 1, nargs - 1);
+	else if (strcasecmp(sub, "COPY") == 0)
+		sess_uid_copy(s, args + 1, nargs - 1);
+	else if (strcasecmp(sub, "MOVE") == 0)
+		sess_uid_move(s, args + 1, nargs - 1);
 	else
-		sess_done(s, "BAD UID %s is not supported", strcasecmp(sub,
-		    "COPY") == 0 || strcasecmp(sub, "MOVE") == 0 ? sub :
-		    "command");
+		sess_done(s, "BAD UID %s is not supported", "command");
 }
 
 /*

@@ -14,7 +14,7 @@
 /* Offered once logged in; SASL-IR and AUTH= only where auth is allowed. */
 #define CAPS_COMMON	"IMAP4rev1 LITERAL+ ID ENABLE"
 #define CAPS_LOGGEDIN	CAPS_COMMON " NAMESPACE CHILDREN SPECIAL-USE " \
-			"LIST-EXTENDED IDLE UNSELECT UIDPLUS"
+			"LIST-EXTENDED IDLE UNSELECT UIDPLUS MOVE"
 
 const char *
 sess_capabilities(const struct imap_session *s)
@@ -94,6 +94,7 @@ static const struct imap_command_def commands[] = {
 	{ "CAPABILITY",		cmd_capability,		ST_ANY },
 	{ "CHECK",		cmd_check,		ST_SELECTED },
 	{ "CLOSE",		cmd_close,		ST_SELECTED },
+	{ "COPY",		cmd_copy,		ST_SELECTED },
 	{ "CREATE",		cmd_create,		ST_LOGGEDIN },
 	{ "DELETE",		cmd_delete,		ST_LOGGEDIN },
 	{ "ENABLE",		cmd_enable,		ST_AUTH },
@@ -106,6 +107,7 @@ static const struct imap_command_def commands[] = {
 	{ "LOGIN",		cmd_login,		ST_NOTAUTH },
 	{ "LOGOUT",		cmd_logout,		ST_ANY },
 	{ "LSUB",		cmd_lsub,		ST_LOGGEDIN },
+	{ "MOVE",		cmd_move,		ST_SELECTED },
 	{ "NAMESPACE",		cmd_namespace,		ST_LOGGEDIN },
 	{ "NOOP",		cmd_noop,		ST_ANY },
 	{ "RENAME",		cmd_rename,		ST_LOGGEDIN },

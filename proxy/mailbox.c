@@ -551,8 +551,8 @@ sync_select_side(struct sync *y, const struct ufolder *f, int side)
 /*
  * The apply half.
  */
-static int
-bmsg_cmp(const void *a, const void *b)
+int
+mbox_bmsg_cmp(const void *a, const void *b)
 {
 	const struct bmsg	*x = a, *y = b;
 
@@ -612,7 +612,7 @@ apply(struct sync *y)
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (y->side[side].narr > 0)
 			qsort(y->side[side].arr, y->side[side].narr,
-			    sizeof(struct bmsg), bmsg_cmp);
+			    sizeof(struct bmsg), mbox_bmsg_cmp);
 	if (state_begin(st) == -1)
 		return -1;
 	view_stats_reset(v);
@@ -643,6 +643,96 @@ apply(struct sync *y)
  fail:
 	state_rollback(st);
 	return -1;
+}
+
+/*
+ * Moves a crash interrupted (cmd_copy.c): a source whose copy this sync
+ * found in the target is hidden now; a row whose copy never came is
+ * dropped once the move is clearly over.
+ */
+#define MOVE_SETTLE_S	60
+
+struct settle {
+	struct state_move	*rows;
+	size_t			 n, cap;
+};
+
+static int
+settle_collect(const struct state_move *m, void *arg)
+{
+	struct settle	*t = arg;
+
+	if (array_grow(&t->rows, &t->cap, t->n + 1, sizeof(*t->rows)) == -1)
+		return -1;
+	t->rows[t->n] = *m;
+	if ((t->rows[t->n].src = strdup(m->src)) == NULL)
+		return -1;
+	t->n++;
+	return 0;
+}
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+	const uint64_t	*x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
+
+static void
+settle_moves(struct imap_session *s, struct mbox *mb)
+{
+	struct state	*st = mb->u->store;
+	struct settle	 t = { NULL, 0, 0 };
+	uint64_t	*keys = NULL;
+	size_t		 i, nk = 0, n = view_count(mb->v);
+	int64_t		 now = (int64_t)time(NULL);
+
+	if (state_move_each(st, mb->path, settle_collect, &t) == -1 ||
+	    t.n == 0)
+		goto out;
+	if ((keys = calloc(n * 3 + 1, sizeof(*keys))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct vmsg *m = view_at(mb->v, i);
+
+		keys[nk++] = m->lkey;
+		keys[nk++] = m->nkey;
+		keys[nk++] = m->nakey;
+	}
+	qsort(keys, nk, sizeof(*keys), u64_cmp);
+	if (state_begin(st) == -1)
+		goto out;
+	for (i = 0; i < t.n; i++) {
+		struct state_move	*r = &t.rows[i];
+		struct mbox		*src;
+		bool			 found = r->keyh != 0 &&
+		    bsearch(&r->keyh, keys, nk, sizeof(*keys), u64_cmp) != NULL;
+
+		if (!found && now - r->at < MOVE_SETTLE_S)
+			continue;
+		if (found && (src = mbox_get(mb->u, r->src)) != NULL) {
+			if (view_find(src->v, r->vuid) != NULL &&
+			    (view_tombstone(src->v, r->vuid) == -1 ||
+			    view_expunge(src->v, r->vuid) == -1))
+				log_sess(LOG_WARNING, s->sid, "event=move-settle-"
+				    "failed folder=\"%s\"", r->src);
+			mbox_changed(src, NULL);
+			mbox_put(&src);
+		}
+		state_move_del(st, r->src, r->vuid);
+		log_sess(LOG_INFO, s->sid, "event=move-settled user=%s "
+		    "from=\"%s\" to=\"%s\" vuid=%u copied=%s", s->user, r->src,
+		    mb->path, r->vuid, found ? "yes" : "no");
+	}
+	if (state_commit(st) == -1)
+		log_sess(LOG_WARNING, s->sid, "event=move-settle-failed "
+		    "folder=\"%s\"", mb->path);
+ out:
+	for (i = 0; i < t.n; i++)
+		free((char *)t.rows[i].src);
+	free(t.rows);
+	free(keys);
 }
 
 static void
@@ -679,6 +769,8 @@ sync_apply(struct sync *y)
 		s->sync = NULL;
 	big = y->side[0].narr + y->side[1].narr + y->side[0].nscan +
 	    y->side[1].nscan > 10000;
+	if (ok)
+		settle_moves(s, y->mb);
 	if (ok)
 		mbox_changed(y->mb, s);
 	y->cb(s, ok, y->why);

@@ -83,6 +83,8 @@ void		 mbox_keys(const struct msgkey *, int side, const char **key,
 int		 mbox_record(struct imap_session *, const char *path, int side,
 		    uint32_t uidvalidity, const struct bmsg *, size_t,
 		    uint32_t *vuids, uint32_t *vuidvalidity);
+/* qsort() order of struct bmsg: by UID. */
+int		 mbox_bmsg_cmp(const void *, const void *);
 /* Cached views follow a RENAME (to) or go with a DELETE (to NULL). */
 void		 mbox_renamed(struct user *, const char *from, const char *to);
 /* Frees the user's cached views (the user context is going). */

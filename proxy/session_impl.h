@@ -158,6 +158,10 @@ CMD_FN(sess_uid_expunge);
 CMD_FN(cmd_search);
 CMD_FN(sess_uid_search);
 CMD_FN(cmd_append);
+CMD_FN(cmd_copy);
+CMD_FN(cmd_move);
+CMD_FN(sess_uid_copy);
+CMD_FN(sess_uid_move);
 #undef CMD_FN
 
 /* cmd_mailbox.c */

@@ -66,6 +66,17 @@ static const char *const migrations[] = {
 	"CREATE TABLE sent ("
 	"  msgid TEXT PRIMARY KEY,"
 	"  at INTEGER NOT NULL);",
+	/* 3 -> 4: moves in flight; flags the user set that a copy still
+	 * has to get (legacy-writes) */
+	"CREATE TABLE moving ("
+	"  src TEXT NOT NULL,"
+	"  vuid INTEGER NOT NULL,"
+	"  dst TEXT NOT NULL,"
+	"  keyh INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (src, vuid)) WITHOUT ROWID;"
+	"CREATE INDEX moving_dst ON moving (dst);"
+	"ALTER TABLE vmsg ADD COLUMN wflags INTEGER;",
 };
 
 #define SCHEMA_VERSION	(int)(sizeof(migrations) / sizeof(migrations[0]))

@@ -67,6 +67,7 @@ struct state_vmsg {
 	const char	*keywords;
 	const char	*lkey, *nkey, *nakey;
 	uint64_t	 lkeyh, nkeyh, nakeyh;
+	int		 want;		/* flags a copy still has to get, -1 */
 };
 
 /* Finds or creates path's row (a new UIDVALIDITY from the clock). */
@@ -102,6 +103,32 @@ int		 state_tomb_add(struct state *, int64_t, uint32_t vuid);
 int		 state_tomb_del(struct state *, int64_t, uint64_t keyh);
 int		 state_tomb_each(struct state *, int64_t, state_tomb_cb *,
 		    void *);
+
+/* The key texts of side's copy of a message (caller frees; NULL: none). */
+int		 state_vmsg_keys(struct state *, int64_t, uint32_t vuid,
+		    int side, char **key, char **akey);
+/* Flags the user set that a copy still has to get; -1: none. */
+int		 state_vmsg_want(struct state *, int64_t, uint32_t vuid,
+		    int flags);
+
+/*
+ * Moves in flight: a message of folder src being moved to dst, by its
+ * key.  The row goes in before the copy is made and goes with the source
+ * message once the copy is recorded; a row left over from a crash is
+ * settled when dst is next synced (mailbox.c).
+ */
+struct state_move {
+	const char	*src;
+	uint32_t	 vuid;
+	uint64_t	 keyh;
+	int64_t		 at;
+};
+typedef int	 state_move_cb(const struct state_move *, void *);
+int		 state_move_add(struct state *, const char *src, uint32_t vuid,
+		    const char *dst, uint64_t keyh);
+int		 state_move_del(struct state *, const char *src, uint32_t vuid);
+int		 state_move_each(struct state *, const char *dst,
+		    state_move_cb *, void *);
 
 /*
  * Message-IDs (normalised) that the submission service relayed, and when:

@@ -32,6 +32,11 @@ enum {
 	S_TOMB_ADD,
 	S_TOMB_EACH,
 	S_TOMB_DEL,
+	S_KEYS,
+	S_WANT,
+	S_MOVE_ADD,
+	S_MOVE_DEL,
+	S_MOVE_EACH,
 	S_COUNT
 };
 _Static_assert(S_COUNT <= STATE_MBOX_STMTS, "statement cache");
@@ -48,8 +53,8 @@ static const char *const sql[S_COUNT] = {
 	[S_UIDNEXT] = "UPDATE ufolder SET uidnext = ?2 WHERE id = ?1",
 	[S_SYNCED] = "UPDATE ufolder SET synced = ?2 WHERE id = ?1",
 	[S_VMSG_EACH] = "SELECT vuid, luid, nuid, lflags, nflags, keywords, "
-	    "idate, size, lkeyh, nkeyh, nakeyh FROM vmsg WHERE ufolder = ?1 "
-	    "ORDER BY vuid",
+	    "idate, size, lkeyh, nkeyh, nakeyh, wflags FROM vmsg "
+	    "WHERE ufolder = ?1 ORDER BY vuid",
 	[S_VMSG_INSERT] = "INSERT OR REPLACE INTO vmsg (ufolder, vuid, luid, "
 	    "nuid, lflags, nflags, keywords, idate, size, lkey, lkeyh, nkey, "
 	    "nkeyh, nakey, nakeyh) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
@@ -77,6 +82,14 @@ static const char *const sql[S_COUNT] = {
 	    "AND vuid = ?2 AND nakeyh != 0",
 	[S_TOMB_EACH] = "SELECT keyh FROM tombstone WHERE ufolder = ?1",
 	[S_TOMB_DEL] = "DELETE FROM tombstone WHERE ufolder = ?1 AND keyh = ?2",
+	[S_KEYS] = "SELECT CASE WHEN ?3 = 0 THEN lkey ELSE nkey END, "
+	    "CASE WHEN ?3 = 0 THEN NULL ELSE nakey END FROM vmsg "
+	    "WHERE ufolder = ?1 AND vuid = ?2",
+	[S_WANT] = "UPDATE vmsg SET wflags = ?3 WHERE ufolder = ?1 AND vuid = ?2",
+	[S_MOVE_ADD] = "INSERT OR REPLACE INTO moving (src, vuid, dst, keyh, at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_MOVE_DEL] = "DELETE FROM moving WHERE src = ?1 AND vuid = ?2",
+	[S_MOVE_EACH] = "SELECT src, vuid, keyh, at FROM moving WHERE dst = ?1",
 };
 
 void
@@ -283,6 +296,8 @@ state_vmsg_each(struct state *st, int64_t id, state_vmsg_cb *cb, void *arg)
 		r.lkeyh = (uint64_t)sqlite3_column_int64(s, 8);
 		r.nkeyh = (uint64_t)sqlite3_column_int64(s, 9);
 		r.nakeyh = (uint64_t)sqlite3_column_int64(s, 10);
+		r.want = sqlite3_column_type(s, 11) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int(s, 11);
 		if (cb(&r, arg) == -1) {
 			rc = SQLITE_ABORT;
 			break;
@@ -425,6 +440,112 @@ state_tomb_each(struct state *st, int64_t id, state_tomb_cb *cb, void *arg)
 			rc = SQLITE_ABORT;
 			break;
 		}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The key texts of one copy of a message (caller frees). */
+int
+state_vmsg_keys(struct state *st, int64_t id, uint32_t vuid, int side,
+    char **key, char **akey)
+{
+	sqlite3_stmt	*s = stmt(st, S_KEYS);
+	const unsigned char *k, *a;
+	int		 rc;
+
+	*key = *akey = NULL;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, vuid);
+	sqlite3_bind_int(s, 3, side);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		k = sqlite3_column_text(s, 0);
+		a = sqlite3_column_text(s, 1);
+		if (k != NULL)
+			*key = strdup((const char *)k);
+		if (a != NULL)
+			*akey = strdup((const char *)a);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+state_vmsg_want(struct state *st, int64_t id, uint32_t vuid, int flags)
+{
+	sqlite3_stmt	*s = stmt(st, S_WANT);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, vuid);
+	if (flags < 0)
+		sqlite3_bind_null(s, 3);
+	else
+		sqlite3_bind_int(s, 3, flags);
+	return done(s);
+}
+
+int
+state_move_add(struct state *st, const char *src, uint32_t vuid,
+    const char *dst, uint64_t keyh)
+{
+	sqlite3_stmt	*s = stmt(st, S_MOVE_ADD);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, src, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, vuid);
+	sqlite3_bind_text(s, 3, dst, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)keyh);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)time(NULL));
+	return done(s);
+}
+
+int
+state_move_del(struct state *st, const char *src, uint32_t vuid)
+{
+	sqlite3_stmt	*s = stmt(st, S_MOVE_DEL);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, src, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, vuid);
+	return done(s);
+}
+
+int
+state_move_each(struct state *st, const char *dst, state_move_cb *cb,
+    void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_MOVE_EACH);
+	struct state_move m;
+	int		 rc;
+	char		*src;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, dst, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((src = strdup((const char *)sqlite3_column_text(s, 0))) ==
+		    NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		m.src = src;
+		m.vuid = (uint32_t)sqlite3_column_int64(s, 1);
+		m.keyh = (uint64_t)sqlite3_column_int64(s, 2);
+		m.at = sqlite3_column_int64(s, 3);
+		if (cb(&m, arg) == -1) {
+			free(src);
+			rc = SQLITE_ABORT;
+			break;
+		}
+		free(src);
+	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? 0 : -1;

@@ -296,3 +296,166 @@ def test_sent_copy_absorbed_after_smtp(testbed, imapmerge, user):
     c.logout()
     log = imapmerge.log()
     assert "event=sent-copy-absorbed" in log
+
+
+# ------------------------------------------------------------ COPY and MOVE
+
+def mids(c):
+    """vuid -> Message-ID of the selected folder."""
+    typ, data = c.uid("FETCH", "1:*",
+                      "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    assert typ == "OK", data
+    out = {}
+    for item in data:
+        if isinstance(item, tuple):
+            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            m = re.search(rb"<[^>]*>", item[1])
+            out[uid] = m.group(0).decode() if m else None
+    return out
+
+
+def uid_cmd(c, *args):
+    """UID COPY/MOVE with the tagged answer's text (imaplib's uid() keeps
+    only untagged data)."""
+    return c._simple_command("UID", *args)
+
+
+def copyuid(data):
+    m = re.search(rb"\[COPYUID (\d+) ([\d:,]+) ([\d:,]+)\]", data)
+    assert m, data
+
+    def expand(s):
+        out = []
+        for part in s.decode().split(","):
+            lo, _, hi = part.partition(":")
+            out += list(range(int(lo), int(hi or lo) + 1))
+        return out
+    return int(m.group(1)), expand(m.group(2)), expand(m.group(3))
+
+
+def test_copy_both_kinds_with_copyuid(testbed, imapmerge, user):
+    """Messages on the new server are copied there; legacy-only ones are
+    read from legacy and appended to new, flags and date kept."""
+    name, _ = user
+    seeded = testbed.seed(name, count=12, migrated=5, seed_value=21)
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    before = mids(c)
+    flags_before = {int(re.search(rb"UID (\d+)", x).group(1)):
+                    re.search(rb"FLAGS \(([^)]*)\)", x).group(1)
+                    for x in c.uid("FETCH", "1:*", "(FLAGS)")[1]}
+    typ, data = uid_cmd(c, "COPY", "1:*", wire("Archive"))
+    assert typ == "OK", data
+    uv, src, dst = copyuid(data[0])
+    assert sorted(src) == sorted(before)
+    c.select(wire("Archive"))
+    after = mids(c)
+    assert sorted(after.values()) == sorted(before.values())
+    for s_uid, d_uid in zip(src, dst):
+        assert after[d_uid] == before[s_uid]
+    for item in c.uid("FETCH", "1:*", "(FLAGS)")[1]:
+        d_uid = int(re.search(rb"UID (\d+)", item).group(1))
+        s_uid = src[dst.index(d_uid)]
+        assert re.search(rb"FLAGS \(([^)]*)\)", item).group(1) == \
+            flags_before[s_uid]
+    # On the new server, once each; the legacy server has no Archive.
+    for mid in seeded[:3] + seeded[-3:]:
+        assert count_mid(testbed, "new", user, "Archive", mid) == 1
+    # The source is unchanged.
+    c.select("INBOX")
+    assert mids(c) == before
+    c.logout()
+
+
+def test_move_legacy_only_to_new_folder(testbed, imapmerge, user):
+    """Acceptance: MOVE 100 legacy-only messages from INBOX to Archive/2019;
+    the legacy server is untouched and the migration does not bring them
+    back into INBOX."""
+    name, _ = user
+    seeded = testbed.seed(name, count=100, migrated=0, seed_value=22)
+    legacy = testbed.imaps("legacy", *user)
+    legacy.select("INBOX", readonly=True)
+    legacy_before = [x.replace(b" \\Recent", b"").replace(b"\\Recent", b"")
+                     for x in legacy.fetch("1:*", "(FLAGS)")[1]]
+    legacy.logout()
+    c = login(testbed, imapmerge, user)
+    # Archive/2019 is a folder only the legacy server has (test bed):
+    # the move creates its part on the new server.
+    assert folder_count(testbed, "new", user, "Archive/2019") is None
+    typ, data = c.select("INBOX")
+    assert int(data[0]) == 100
+    typ, data = uid_cmd(c, "MOVE", "1:*", wire("Archive/2019"))
+    assert typ == "OK", data
+    assert int(c.select("INBOX")[1][0]) == 0
+    c.select(wire("Archive/2019"))
+    moved = mids(c)
+    assert sorted(moved.values()) == sorted(seeded)
+    for mid in seeded[:5]:
+        assert count_mid(testbed, "new", user, "Archive/2019", mid) == 1
+    legacy = testbed.imaps("legacy", *user)
+    legacy.select("INBOX", readonly=True)
+    assert [x.replace(b" \\Recent", b"").replace(b"\\Recent", b"")
+            for x in legacy.fetch("1:*", "(FLAGS)")[1]] == legacy_before
+    legacy.logout()
+    # The migration copies legacy INBOX to new INBOX: still not in INBOX.
+    assert testbed.copy(name, user[1]) >= 100
+    assert count_mid(testbed, "new", user, "INBOX", seeded[0]) == 1
+    assert int(c.select("INBOX")[1][0]) == 0
+    c.select(wire("Archive/2019"))
+    assert sorted(mids(c).values()) == sorted(seeded)
+    c.logout()
+
+
+def test_move_survives_kill(testbed, user, tmp_path):
+    """Acceptance: kill -9 in the middle of a 500-message MOVE; after a
+    restart every message is in exactly one of the two folders."""
+    import os
+    import signal
+    from proxy import Imapmerge, variant_conf
+    name, _ = user
+    seeded = testbed.seed(name, count=500, migrated=200, seed_value=23)
+    conf, imap, imaps = variant_conf(testbed, f"kill-{name}.conf")
+    log = os.path.join(testbed.dir, f"imapmerge-kill-{name}.log")
+    im = Imapmerge(conf, log, imap, imaps).start()
+    try:
+        c = login(testbed, im, user)
+        c.create(wire("Moved"))
+        c.select("INBOX")
+        before = mids(c)
+        assert len(before) == 500
+        tag = c._new_tag().decode()
+        c.send(f"{tag} UID MOVE 1:* {wire('Moved')}\r\n".encode())
+        # Wait until the server-side part is done and the legacy-only
+        # messages are on their way, then kill.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            n = folder_count(testbed, "new", user, "Moved") or 0
+            if n >= 300:
+                break
+            time.sleep(0.05)
+        assert n >= 300, n
+        im.proc.send_signal(signal.SIGKILL)
+        im.proc.wait(5)
+        im.stop()
+        partial = folder_count(testbed, "new", user, "Moved")
+        assert partial < 500, "the move finished before the kill"
+        im = Imapmerge(conf, log, imap, imaps).start()
+        c = login(testbed, im, user)
+        c.select(wire("Moved"))
+        moved = mids(c)
+        c.select("INBOX")
+        left = mids(c)
+        # Every message exactly once, in one folder or the other.
+        ids = sorted(list(moved.values()) + list(left.values()))
+        assert ids == sorted(seeded), (len(moved), len(left))
+        # What stayed in INBOX kept its vuid.
+        for vuid, mid in left.items():
+            assert before[vuid] == mid
+        assert len(set(moved)) == len(moved)
+        # Everything is on a server: the legacy INBOX is untouched.
+        legacy = testbed.imaps("legacy", *user)
+        assert int(legacy.select("INBOX", readonly=True)[1][0]) == 500
+        legacy.logout()
+        c.logout()
+    finally:
+        im.stop()
