@@ -540,6 +540,10 @@ fetch_mark_seen(struct fetch_req *q)
 			if ((m = view_find(v, mbox_seq_vuid(s,
 			    q->map[src][i].seq))) == NULL)
 				continue;
+			/* The copy the migration makes is read too. */
+			if (m->uid[BACKEND_NEW] == 0 &&
+			    !(vmsg_flags(m) & VF_SEEN))
+				view_want(v, m->vuid, vmsg_flags(m) | VF_SEEN);
 			for (side = 0; side < BACKEND_COUNT; side++) {
 				if (m->uid[side] == 0 ||
 				    (m->flags[side] & VF_SEEN))

@@ -49,6 +49,7 @@ struct store_req {
 	bool			 sent[BACKEND_COUNT], ok[BACKEND_COUNT];
 	int			 pending;
 	bool			 expunge, close;
+	bool			 local_kw;	/* keywords stay here */
 };
 
 static void
@@ -225,15 +226,24 @@ store_finish(struct store_req *q)
 	for (i = 0; i < q->n; i++) {
 		uint32_t vuid = mbox_seq_vuid(s, q->seqs[i]);
 
+		uint8_t	 shown;
+
 		if ((m = view_find(v, vuid)) == NULL)
 			continue;
+		shown = vmsg_flags(m);
 		for (side = 0; side < BACKEND_COUNT; side++)
 			if (m->uid[side] != 0 && (!q->sent[side] ||
 			    q->ok[side]) && q->nuids[side] > 0)
 				view_set_flags(v, vuid, side, bits_apply(
 				    m->flags[side], q->bits, q->op));
+		/* A legacy-only message: its new copy, when the migration
+		 * makes it, gets what the user set now (DESIGN §7). */
+		if (m->uid[BACKEND_NEW] == 0 && !failed &&
+		    (q->bits != 0 || q->op == OP_SET) &&
+		    view_want(v, vuid, bits_apply(shown, q->bits, q->op)) == -1)
+			failed = true;
 		kw_apply(view_keywords(v, m->kw), q->keywords, q->op, kw);
-		if (q->ok[vmsg_serving(m)])
+		if (q->local_kw || q->ok[vmsg_serving(m)])
 			view_set_keywords(v, vuid, kw);
 		if (q->silent || out == NULL)
 			continue;
@@ -350,6 +360,21 @@ store_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		req_free(q);
 		sess_done(s, "BAD %s", err);
 		return;
+	}
+	if ((q->local_kw = mbox_local_keywords(s))) {
+		/* Keywords stay with imapmerge: only system flags go up. */
+		char	 fl[64];
+
+		view_flag_text(q->bits, fl);
+		free(q->list);
+		if ((q->list = strdup(fl)) == NULL) {
+			req_free(q);
+			sess_done(s, "NO [SERVERBUG] Out of memory");
+			return;
+		}
+		if (q->bits == 0 && q->op != OP_SET)
+			for (side = 0; side < BACKEND_COUNT; side++)
+				q->nuids[side] = 0;
 	}
 	if (asprintf(&arg, "%s (%s)", ops[q->op], q->list) == -1) {
 		req_free(q);

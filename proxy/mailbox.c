@@ -26,6 +26,7 @@
 #include "protocol/imap_write.h"
 #include "protocol/msgkey.h"
 #include "protocol/mutf7.h"
+#include "protocol/seqset.h"
 #include "proxy/array.h"
 #include "proxy/backend.h"
 #include "proxy/folders.h"
@@ -76,6 +77,8 @@ mbox_get(struct user *u, const char *path)
 		vs->uidnext = f.side_uidnext[side];
 		vs->highestmodseq = f.side_modseq[side];
 	}
+	view_set_local_keywords(mb->v, u->srv->conf->local_keywords ==
+	    LOCAL_KEYWORDS_YES);
 	mb->fid = f.id;
 	mb->u = u;
 	mb->refs = 1;
@@ -266,6 +269,7 @@ struct side_sync {
 	size_t		 nscan, capscan;
 	bool		 scanned;
 	bool		 partial;	/* changed flags only: nothing vanishes */
+	bool		 kw_refused;	/* PERMANENTFLAGS without \\* */
 };
 
 #define SYNC_PROGRESS_S	10
@@ -501,6 +505,16 @@ sync_select_data(struct backend *b, const struct imap_response *r,
 	else if (strcasecmp(r->code, "HIGHESTMODSEQ") == 0 &&
 	    imap_arg_get_number64(&r->code_args[0], &v))
 		ss->modseq = v;
+	else if (strcasecmp(r->code, "PERMANENTFLAGS") == 0) {
+		const struct imap_arg	*l;
+		size_t			 n, i;
+
+		ss->kw_refused = true;
+		if (imap_arg_get_list(&r->code_args[0], &l, &n))
+			for (i = 0; i < n; i++)
+				if (imap_arg_atom_equals(&l[i], "\\*"))
+					ss->kw_refused = false;
+	}
 }
 
 /* SELECT or EXAMINE of the folder's part on side; false if impossible. */
@@ -601,6 +615,86 @@ apply_side(struct sync *y, int side)
 	    vs->uidvalidity, vs->uidnext, vs->highestmodseq);
 }
 
+/*
+ * Flags the user set on a message before its new copy existed (view.h):
+ * a copy that has them clears the want; one that does not is told.  The
+ * next sync sees the result, so a STORE that fails is simply sent again.
+ */
+static int
+replay_wants(struct sync *y)
+{
+	struct view		*v = y->mb->v;
+	struct backend		*b = y->s->be[BACKEND_NEW];
+	const struct vmsg	*m;
+	size_t			 i;
+	char			 cmd[128], fl[64];
+
+	for (i = 0; i < view_count(v); i++) {
+		m = view_at(v, i);
+		if (!(m->want & VF_WANT) || m->uid[BACKEND_NEW] == 0)
+			continue;
+		if (m->flags[BACKEND_NEW] == (m->want & ~VF_WANT)) {
+			if (view_want_clear(v, m->vuid) == -1)
+				return -1;
+			continue;
+		}
+		if (b == NULL || !backend_ready(b))
+			continue;
+		view_flag_text(m->want & ~VF_WANT, fl);
+		snprintf(cmd, sizeof(cmd), "UID STORE %u FLAGS.SILENT (%s)",
+		    m->uid[BACKEND_NEW], fl);
+		backend_cmd(b, cmd, NULL, NULL, NULL);
+		log_sess(LOG_INFO, y->s->sid, "event=flags-replayed user=%s "
+		    "folder=\"%s\" vuid=%u flags=\"%s\"", y->s->user,
+		    y->mb->path, m->vuid, fl);
+	}
+	return 0;
+}
+
+/*
+ * tombstone-action expunge: a copy the migration made of a message the
+ * user deleted goes from the new server too, not only from the view.
+ */
+static int
+u32_cmp(const void *a, const void *b)
+{
+	const uint32_t	*x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
+
+static void
+expunge_hidden(struct sync *y)
+{
+	struct backend	*b = y->s->be[BACKEND_NEW];
+	struct evbuffer	*cmd;
+	uint32_t	*uids;
+	size_t		 n = view_hidden_take(y->mb->v, &uids);
+
+	if (n > 0 && y->mb->u->srv->conf->tombstone_action ==
+	    TOMBSTONE_EXPUNGE && !y->readonly && b != NULL &&
+	    backend_ready(b) && backend_has_cap(b, "UIDPLUS") &&
+	    (cmd = evbuffer_new()) != NULL) {
+		qsort(uids, n, sizeof(*uids), u32_cmp);
+		evbuffer_add(cmd, "UID STORE ", 10);
+		seqset_format_list(uids, n, cmd);
+		evbuffer_add(cmd, " +FLAGS.SILENT (\\Deleted)", 25);
+		evbuffer_add(cmd, "", 1);
+		backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL,
+		    NULL, NULL);
+		evbuffer_drain(cmd, evbuffer_get_length(cmd));
+		evbuffer_add(cmd, "UID EXPUNGE ", 12);
+		seqset_format_list(uids, n, cmd);
+		evbuffer_add(cmd, "", 1);
+		backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL,
+		    NULL, NULL);
+		evbuffer_free(cmd);
+		log_sess(LOG_INFO, y->s->sid, "event=recopy-expunged user=%s "
+		    "folder=\"%s\" messages=%zu", y->s->user, y->mb->path, n);
+	}
+	free(uids);
+}
+
 static int
 apply(struct sync *y)
 {
@@ -637,6 +731,12 @@ apply(struct sync *y)
 	} else if (apply_side(y, BACKEND_LEGACY) == -1 ||
 	    apply_side(y, BACKEND_NEW) == -1)
 		goto fail;
+	if (y->mb->u->srv->conf->local_keywords == LOCAL_KEYWORDS_AUTO &&
+	    n->active && n->selected)
+		view_set_local_keywords(v, n->kw_refused);
+	if (view_nwant(v) > 0 && !y->readonly && replay_wants(y) == -1)
+		goto fail;
+	expunge_hidden(y);
 	if (state_folder_synced(st, y->mb->fid, (int64_t)time(NULL)) == -1)
 		goto fail;
 	return state_commit(st);
@@ -1083,6 +1183,12 @@ mbox_seq_vuid(struct imap_session *s, uint32_t seq)
 {
 	return s->sel != NULL && seq >= 1 && seq <= s->sel->n ?
 	    s->sel->vuids[seq - 1] : 0;
+}
+
+bool
+mbox_local_keywords(struct imap_session *s)
+{
+	return s->sel != NULL && view_local_keywords(s->sel->mb->v);
 }
 
 bool

@@ -38,6 +38,8 @@ struct view	*mbox_view(struct imap_session *);
 uint32_t	 mbox_count(struct imap_session *);
 uint32_t	 mbox_seq_vuid(struct imap_session *, uint32_t seq);
 bool		 mbox_readonly(struct imap_session *);
+/* Keywords of the selected folder are kept by imapmerge (local-keywords). */
+bool		 mbox_local_keywords(struct imap_session *);
 
 /* A one-shot STATUS of a folder that s may not have selected. */
 typedef void	 mbox_status_cb(struct imap_session *, bool ok,

@@ -39,6 +39,10 @@ struct view {
 	int			 scanning;	/* side + 1 */
 	uint32_t		 scan_below;	/* UIDs judged by the scan */
 	struct view_stats	 stats;
+	size_t			 nwant;		/* messages with want set */
+	uint32_t		*hidden_new;	/* new-side UIDs view_add hid */
+	size_t			 nhidden_new, caphidden_new;
+	bool			 local_kw;	/* keywords are ours */
 };
 
 static const struct {
@@ -111,6 +115,7 @@ view_free(struct view **vp)
 		free(v->ux[i]);
 	free(v->tomb);
 	free(v->scanned);
+	free(v->hidden_new);
 	free(v);
 	*vp = NULL;
 }
@@ -178,6 +183,8 @@ vmsg_serving(const struct vmsg *m)
 uint8_t
 vmsg_flags(const struct vmsg *m)
 {
+	if (m->want & VF_WANT)
+		return m->want & ~VF_WANT;
 	return m->flags[vmsg_serving(m)];
 }
 
@@ -409,6 +416,10 @@ load_msg(const struct state_vmsg *r, void *arg)
 	m->nkey = r->nkeyh;
 	m->nakey = r->nakeyh;
 	m->modseq = v->modseq;
+	if (r->want >= 0) {
+		m->want = VF_WANT | (uint8_t)r->want;
+		v->nwant++;
+	}
 	for (side = 0; side < BACKEND_COUNT; side++) {
 		m->uid[side] = r->uid[side];
 		m->flags[side] = r->flags[side];
@@ -440,6 +451,7 @@ view_load(struct view *v)
 	for (side = 0; side < BACKEND_COUNT; side++)
 		v->nux[side] = 0;
 	v->n = 0;
+	v->nwant = 0;
 	if (state_vmsg_each(v->store, v->fid, load_msg, v) == -1 ||
 	    state_tomb_each(v->store, v->fid, load_tomb, v) == -1)
 		return -1;
@@ -531,7 +543,7 @@ attach(struct view *v, struct vmsg *m, int side, const struct bmsg *b)
 		m->nkey = b->keyh;
 		m->nakey = b->akeyh;
 	}
-	if ((int)vmsg_serving(m) == side &&
+	if ((int)vmsg_serving(m) == side && !(v->local_kw && m->kw != 0) &&
 	    kw_intern(v, b->keywords, &m->kw) == -1)
 		return -1;
 	if (vmsg_flags(m) != shown || m->kw != kw)
@@ -698,6 +710,10 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 			continue;
 		if (hidden(v, &b[i])) {
 			v->stats.hidden++;
+			if (side == BACKEND_NEW && array_grow(&v->hidden_new,
+			    &v->caphidden_new, v->nhidden_new + 1,
+			    sizeof(*v->hidden_new)) == 0)
+				v->hidden_new[v->nhidden_new++] = b[i].uid;
 			continue;
 		}
 		if ((m = cand_match(v, &c, side, &b[i])) != NULL) {
@@ -864,15 +880,18 @@ view_scan_flags(struct view *v, enum backend_side side, uint32_t uid,
 	if ((m = view_get(v, v->ux[side][i].vuid)) == NULL)
 		return 0;
 	serving = vmsg_serving(m) == side;
-	if (serving && kw_intern(v, keywords, &kw) == -1)
+	if (serving && v->local_kw)
+		kw = m->kw;		/* ours, not the server's */
+	else if (serving && kw_intern(v, keywords, &kw) == -1)
 		return -1;
 	if (m->flags[side] == flags && (!serving || m->kw == kw))
 		return 0;
 	m->flags[side] = flags;
-	if (serving) {
+	if (serving && !(m->want & VF_WANT)) {
 		m->kw = kw;
 		m->modseq = ++v->modseq;
-	}
+	} else if (serving)
+		m->kw = kw;
 	v->stats.flags++;
 	return store_flags(v, m, side);
 }
@@ -902,6 +921,8 @@ expunge_many(struct view *v, const uint32_t *gone, size_t ngone)
 			if (v->store != NULL && state_vmsg_delete(v->store,
 			    v->fid, gone[k]) == -1)
 				return -1;
+			if (v->m[i].want & VF_WANT)
+				v->nwant--;
 			k++;
 			continue;
 		}
@@ -1077,6 +1098,70 @@ view_set_keywords(struct view *v, uint32_t vuid, const char *text)
 	m->kw = kw;
 	m->modseq = ++v->modseq;
 	return store_flags(v, m, vmsg_serving(m));
+}
+
+int
+view_want(struct view *v, uint32_t vuid, uint8_t flags)
+{
+	struct vmsg	*m;
+
+	if ((m = view_get(v, vuid)) == NULL)
+		return 0;
+	if (!(m->want & VF_WANT))
+		v->nwant++;
+	if (m->want != (VF_WANT | flags) && vmsg_flags(m) != flags)
+		m->modseq = ++v->modseq;
+	m->want = VF_WANT | flags;
+	if (v->store != NULL)
+		return state_vmsg_want(v->store, v->fid, vuid, flags);
+	return 0;
+}
+
+int
+view_want_clear(struct view *v, uint32_t vuid)
+{
+	struct vmsg	*m;
+	uint8_t		 shown;
+
+	if ((m = view_get(v, vuid)) == NULL || !(m->want & VF_WANT))
+		return 0;
+	shown = vmsg_flags(m);
+	m->want = 0;
+	v->nwant--;
+	if (vmsg_flags(m) != shown)
+		m->modseq = ++v->modseq;
+	if (v->store != NULL)
+		return state_vmsg_want(v->store, v->fid, vuid, -1);
+	return 0;
+}
+
+size_t
+view_nwant(const struct view *v)
+{
+	return v->nwant;
+}
+
+size_t
+view_hidden_take(struct view *v, uint32_t **uids)
+{
+	size_t	 n = v->nhidden_new;
+
+	*uids = v->hidden_new;
+	v->hidden_new = NULL;
+	v->nhidden_new = v->caphidden_new = 0;
+	return n;
+}
+
+void
+view_set_local_keywords(struct view *v, bool on)
+{
+	v->local_kw = on;
+}
+
+bool
+view_local_keywords(const struct view *v)
+{
+	return v->local_kw;
 }
 
 const struct vmsg *

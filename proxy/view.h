@@ -41,7 +41,12 @@ struct vmsg {
 	uint8_t		 flags[BACKEND_COUNT];
 	uint16_t	 kw;		/* keyword set shown, 0: none */
 	uint8_t		 orphan;	/* sides reset, copy not yet found */
+	uint8_t		 want;		/* VF_WANT | flags the user set that
+					   a copy still has to get; 0: none */
 };
+
+/* vmsg.want holds flags when this bit is set. */
+#define VF_WANT		0x80
 
 /* One backend message as a sync reads it. */
 struct bmsg {
@@ -132,6 +137,27 @@ int		 view_side_reset(struct view *, enum backend_side);
 /* A copy's flags were changed through imapmerge. */
 int		 view_set_flags(struct view *, uint32_t vuid,
 		    enum backend_side, uint8_t flags);
+
+/*
+ * Flags the user set on a message that the server holding it was not
+ * told (legacy-writes none), or that a copy the migration makes later
+ * must get: they are shown from now on, and given to the new copy when
+ * it comes (mailbox.c).  view_want_clear() once the copy has them.
+ */
+int		 view_want(struct view *, uint32_t vuid, uint8_t flags);
+int		 view_want_clear(struct view *, uint32_t vuid);
+size_t		 view_nwant(const struct view *);
+
+/* The new-side UIDs view_add() hid behind tombstones since the last
+ * call (caller frees), for tombstone-action expunge. */
+size_t		 view_hidden_take(struct view *, uint32_t **);
+
+/*
+ * Keywords kept by imapmerge (local-keywords): what the servers say no
+ * longer changes the keywords shown; only view_set_keywords() does.
+ */
+void		 view_set_local_keywords(struct view *, bool);
+bool		 view_local_keywords(const struct view *);
 
 /* The keywords shown ("$Forwarded Junk", "" for none). */
 int		 view_set_keywords(struct view *, uint32_t vuid, const char *);

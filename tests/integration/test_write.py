@@ -459,3 +459,246 @@ def test_move_survives_kill(testbed, user, tmp_path):
         c.logout()
     finally:
         im.stop()
+
+
+# ------------------------------------------------- legacy-writes, keywords
+
+def variant(testbed, user, tag, setting):
+    import os
+    from proxy import Imapmerge, variant_conf
+    conf, imap, imaps = variant_conf(
+        testbed, f"{tag}-{user[0]}.conf",
+        replace=[("poll-interval 2s", "poll-interval 2s\n" + setting)])
+    log = os.path.join(testbed.dir, f"imapmerge-{tag}-{user[0]}.log")
+    return Imapmerge(conf, log, imap, imaps)
+
+
+def server_flags(testbed, side, user, mid, folder="INBOX"):
+    c = testbed.imaps(side, *user)
+    c.select(wire(folder), readonly=True)
+    num = c.search(None, "HEADER", "Message-ID", mid)[1][0].split()
+    assert num, mid
+    data = c.fetch(num[0].decode(), "(FLAGS)")[1][0]
+    c.logout()
+    return re.search(rb"FLAGS \(([^)]*)\)", data).group(1).decode().split()
+
+
+def flags_of(c, vuid):
+    data = c.uid("FETCH", str(vuid), "(FLAGS)")[1][0]
+    return re.search(rb"FLAGS \(([^)]*)\)", data).group(1).decode().split()
+
+
+def test_legacy_writes_none_replays_flags(testbed, user):
+    """Acceptance: with legacy-writes none, \\Flagged on a legacy-only
+    message leaves the legacy server alone; the new copy the migration
+    makes gets it."""
+    name, password = user
+    seeded = testbed.seed(name, count=5, migrated=0, seed_value=31)
+    im = variant(testbed, user, "lwnone", "legacy-writes none").start()
+    try:
+        c = login(testbed, im, user)
+        c.select("INBOX")
+        vuids = sorted(mids(c))
+        by_mid = mids(c)
+        target = vuids[1]
+        mid = by_mid[target]
+        typ, data = c.uid("STORE", str(target), "+FLAGS", "(\\Flagged)")
+        assert typ == "OK", data
+        assert "\\Flagged" in flags_of(c, target)
+        assert "\\Flagged" not in server_flags(testbed, "legacy", user, mid)
+        c.logout()
+        # The migration copies the message as the legacy server has it.
+        assert testbed.copy(name, password) == 5
+        assert "\\Flagged" not in server_flags(testbed, "new", user, mid)
+        c = login(testbed, im, user)
+        c.select("INBOX")                 # pairs, and tells the new copy
+        deadline = time.monotonic() + 10
+        while "\\Flagged" not in server_flags(testbed, "new", user, mid):
+            assert time.monotonic() < deadline, "flag not replayed"
+            c.noop()
+            time.sleep(0.2)
+        assert "\\Flagged" in flags_of(c, target)
+        assert "\\Flagged" not in server_flags(testbed, "legacy", user, mid)
+        # Only that one.
+        for other in vuids:
+            if other != target:
+                assert "\\Flagged" not in flags_of(c, other)
+        c.logout()
+        assert "event=flags-replayed" in im.log()
+    finally:
+        im.stop()
+
+
+def test_local_keywords(testbed, user):
+    """Acceptance: with local keywords forced, $label1 is kept by
+    imapmerge across sessions and restarts, and SEARCH finds it."""
+    name, _ = user
+    seeded = testbed.seed(name, count=4, migrated=2, seed_value=32)
+    im = variant(testbed, user, "localkw", "local-keywords yes").start()
+    try:
+        c = login(testbed, im, user)
+        c.select("INBOX")
+        by_mid = mids(c)
+        vuids = sorted(by_mid)
+        paired, legacy_only = vuids[0], vuids[-1]
+        for v in (paired, legacy_only):
+            typ, data = c.uid("STORE", str(v), "+FLAGS", "($label1)")
+            assert typ == "OK", data
+            assert "$label1" in flags_of(c, v)
+        c.logout()
+        for v in (paired, legacy_only):
+            for side in ("legacy", "new"):
+                try:
+                    fl = server_flags(testbed, side, user, by_mid[v])
+                except AssertionError:
+                    continue            # no copy on that side
+                assert "$label1" not in fl, (side, fl)
+
+        def check():
+            c = login(testbed, im, user)
+            c.select("INBOX")
+            for v in (paired, legacy_only):
+                assert "$label1" in flags_of(c, v)
+            found = c.uid("SEARCH", "KEYWORD", "$label1")[1][0].split()
+            assert sorted(int(x) for x in found) == [paired, legacy_only]
+            found = c.uid("SEARCH", "UNKEYWORD", "$label1")[1][0].split()
+            assert sorted(int(x) for x in found) == vuids[1:-1]
+            c.logout()
+        check()
+        im.stop()
+        im.start()
+        check()
+        # Removing it works the same way.
+        c = login(testbed, im, user)
+        c.select("INBOX")
+        c.uid("STORE", str(paired), "-FLAGS", "($label1)")
+        assert "$label1" not in flags_of(c, paired)
+        c.logout()
+    finally:
+        im.stop()
+
+
+# ------------------------------------------------------- two-way clients
+
+def test_mbsync_pushes_local_changes(testbed, imapmerge, user):
+    """Acceptance: mbsync with Sync All and Create Far: a new message, a
+    flag, a deletion and a new folder made locally reach the new server
+    through imapmerge; the next sync changes nothing."""
+    import os
+    from test_clients import mbsync_rc, run, maildir_files, message_ids
+    name, password = user
+    ids = testbed.seed(name, count=10, migrated=5, seed_value=41)
+    d, rc = mbsync_rc(testbed, imapmerge, user, "mbsync-rw-",
+                      "SubFolders Verbatim\n",
+                      "Far :far:\nNear :near:\nPatterns INBOX Offline\n"
+                      "Sync All\nCreate Both\nExpunge Both\nSyncState *\n")
+    run(["mbsync", "-c", rc, "c"])
+    inbox = os.path.join(d, "mail", "INBOX")
+    files = maildir_files(inbox)
+    assert sorted(message_ids(files)) == sorted(i.encode() for i in ids)
+    by_id = dict(zip(message_ids(files), files))
+    # A migrated message gets \Flagged, another one is deleted.
+    flag_id, del_id = ids[0].encode(), ids[1].encode()
+    f = by_id[flag_id]
+    base, _, fl = os.path.basename(f).partition(":2,")
+    os.rename(f, os.path.join(os.path.dirname(f), base + ":2," +
+                              "".join(sorted(fl + "F"))))
+    f = by_id[del_id]
+    base, _, fl = os.path.basename(f).partition(":2,")
+    os.rename(f, os.path.join(os.path.dirname(f), base + ":2," +
+                              "".join(sorted(fl + "T"))))
+    # A new message in INBOX, and a new folder with one.
+    new_mid, data = message(name, "written offline")
+    with open(os.path.join(inbox, "new", "1700000000.offline.host"),
+              "wb") as fh:
+        fh.write(data)
+    # (Not "Notes": that is one of Exchange's folders imapmerge hides.)
+    notes = os.path.join(d, "mail", "Offline")
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(notes, sub))
+    note_mid, note = message(name, "a note")
+    with open(os.path.join(notes, "cur", "1700000001.note.host:2,S"),
+              "wb") as fh:
+        fh.write(note)
+    run(["mbsync", "-c", rc, "c"])
+    # On the new server.
+    assert count_mid(testbed, "new", user, "INBOX", new_mid) == 1
+    assert "\\Flagged" in server_flags(testbed, "new", user, ids[0])
+    assert count_mid(testbed, "new", user, "INBOX", ids[1]) == 0
+    assert count_mid(testbed, "new", user, "Offline", note_mid) == 1
+    assert folder_count(testbed, "legacy", user, "Offline") is None
+    # And through imapmerge.
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    seen = sorted(m for m in mids(c).values())
+    assert seen == sorted([i for i in ids if i != ids[1]] + [new_mid])
+    c.logout()
+    # The next sync is a no-op: same files, same server.
+    before = sorted(maildir_files(os.path.join(d, "mail")))
+    count = folder_count(testbed, "new", user, "INBOX")
+    run(["mbsync", "-c", rc, "c"])
+    assert sorted(maildir_files(os.path.join(d, "mail"))) == before
+    assert folder_count(testbed, "new", user, "INBOX") == count
+
+
+def test_offlineimap_pushes_local_changes(testbed, imapmerge, user):
+    import os
+    from test_clients import offlineimap_rc, run, maildir_files, message_ids
+    name, password = user
+    ids = testbed.seed(name, count=8, migrated=4, seed_value=42)
+    d, rc = offlineimap_rc(testbed, imapmerge, user,
+                           "folderfilter = lambda f: f == 'INBOX'\n")
+    run(["offlineimap", "-c", rc, "-o", "-u", "basic"])
+    inbox = os.path.join(d, "mail", "INBOX")
+    files = maildir_files(inbox)
+    by_id = dict(zip(message_ids(files), files))
+    f = by_id[ids[0].encode()]
+    base, _, fl = os.path.basename(f).partition(":2,")
+    os.rename(f, os.path.join(os.path.dirname(f), base + ":2," +
+                              "".join(sorted(fl + "F"))))
+    os.unlink(by_id[ids[1].encode()])
+    new_mid, data = message(name, "offlineimap wrote this")
+    with open(os.path.join(inbox, "new", "1700000002.oi.host"), "wb") as fh:
+        fh.write(data)
+    run(["offlineimap", "-c", rc, "-o", "-u", "basic"])
+    assert count_mid(testbed, "new", user, "INBOX", new_mid) == 1
+    assert "\\Flagged" in server_flags(testbed, "new", user, ids[0])
+    assert count_mid(testbed, "new", user, "INBOX", ids[1]) == 0
+    c = login(testbed, imapmerge, user)
+    c.select("INBOX")
+    assert sorted(mids(c).values()) == \
+        sorted([i for i in ids if i != ids[1]] + [new_mid])
+    c.logout()
+    before = sorted(maildir_files(inbox))
+    count = folder_count(testbed, "new", user, "INBOX")
+    run(["offlineimap", "-c", rc, "-o", "-u", "basic"])
+    assert sorted(maildir_files(inbox)) == before
+    assert folder_count(testbed, "new", user, "INBOX") == count
+
+
+def test_tombstone_action_expunge(testbed, user):
+    """A legacy-only message deleted through imapmerge, then copied by the
+    migration: hidden always; with tombstone-action expunge also removed
+    from the new server."""
+    name, password = user
+    ids = testbed.seed(name, count=3, migrated=0, seed_value=43)
+    im = variant(testbed, user, "tombexp", "tombstone-action expunge").start()
+    try:
+        c = login(testbed, im, user)
+        c.select("INBOX")
+        by_mid = {v: k for k, v in mids(c).items()}
+        c.uid("STORE", str(by_mid[ids[0]]), "+FLAGS", "(\\Deleted)")
+        assert c.expunge()[0] == "OK"
+        assert testbed.copy(name, password) == 3
+        assert count_mid(testbed, "new", user, "INBOX", ids[0]) == 1
+        deadline = time.monotonic() + 10
+        while count_mid(testbed, "new", user, "INBOX", ids[0]) != 0:
+            assert time.monotonic() < deadline, "re-copy not expunged"
+            c.noop()
+            time.sleep(0.2)
+        assert sorted(mids(c).values()) == sorted(ids[1:])
+        assert count_mid(testbed, "legacy", user, "INBOX", ids[0]) == 1
+        c.logout()
+        assert "event=recopy-expunged" in im.log()
+    finally:
+        im.stop()

@@ -322,6 +322,78 @@ many_messages_build_fast_and_small(void)
 	view_free(&v);
 }
 
+/* Flags set before the new copy existed, and what the copy gets. */
+static void
+wanted_flags_and_recorded_copies(void)
+{
+	struct view	*v = view_new(NULL, 1, 1234, 1);
+	struct bmsg	 l[] = { B(1, "a", NULL, 50, VF_SEEN) };
+	struct bmsg	 n[] = { B(4, "a", NULL, 50, VF_SEEN) };
+	struct bmsg	 again = B(4, "a", NULL, 50, VF_SEEN);
+	const struct vmsg *m;
+	uint32_t	*hid;
+
+	CHECK(view_add(v, BACKEND_LEGACY, l, 1) == 0);
+	m = view_find(v, 1);
+	CHECK(view_want(v, 1, VF_SEEN | VF_FLAGGED) == 0);
+	CHECK_INT(vmsg_flags(m), VF_SEEN | VF_FLAGGED);
+	CHECK_INT(view_nwant(v), 1);
+	/* The scan of legacy (unchanged there) keeps what the user set. */
+	CHECK(view_scan_begin(v, BACKEND_LEGACY, 0) == 0);
+	CHECK(view_scan_flags(v, BACKEND_LEGACY, 1, VF_SEEN, NULL) == 0);
+	CHECK(view_scan_end(v, BACKEND_LEGACY) == 0);
+	CHECK_INT(vmsg_flags(view_find(v, 1)), VF_SEEN | VF_FLAGGED);
+	/* The migration's copy pairs; the want stays until it is given. */
+	CHECK(view_add(v, BACKEND_NEW, n, 1) == 0);
+	m = view_find(v, 1);
+	CHECK_INT(m->uid[BACKEND_NEW], 4);
+	CHECK_INT(vmsg_flags(m), VF_SEEN | VF_FLAGGED);
+	CHECK(view_set_flags(v, 1, BACKEND_NEW, VF_SEEN | VF_FLAGGED) == 0);
+	CHECK(view_want_clear(v, 1) == 0);
+	CHECK_INT(view_nwant(v), 0);
+	CHECK_INT(vmsg_flags(view_find(v, 1)), VF_SEEN | VF_FLAGGED);
+	/* A UID already recorded (an APPEND) is not added twice. */
+	CHECK(view_add(v, BACKEND_NEW, &again, 1) == 0);
+	CHECK_INT(view_count(v), 1);
+	/* A tombstoned key hides the next copy and says so once. */
+	CHECK(view_tombstone(v, 1) == 0);
+	CHECK(view_expunge(v, 1) == 0);
+	again.uid = 9;
+	CHECK(view_add(v, BACKEND_NEW, &again, 1) == 0);
+	CHECK_INT(view_count(v), 0);
+	CHECK_INT(view_hidden_take(v, &hid), 1);
+	CHECK_INT(hid[0], 9);
+	free(hid);
+	CHECK_INT(view_hidden_take(v, &hid), 0);
+	free(hid);
+	/* Put back by the user: shown again. */
+	CHECK(view_untomb(v, h64("a")) == 0);
+	again.uid = 10;
+	CHECK(view_add(v, BACKEND_NEW, &again, 1) == 0);
+	CHECK_INT(view_count(v), 1);
+	view_free(&v);
+}
+
+/* Keywords kept by imapmerge: the servers' never replace them. */
+static void
+local_keywords_stay(void)
+{
+	struct view	*v = view_new(NULL, 1, 1234, 1);
+	struct bmsg	 n[] = { B(3, "k", NULL, 50, 0) };
+	const struct vmsg *m;
+
+	view_set_local_keywords(v, true);
+	CHECK(view_add(v, BACKEND_NEW, n, 1) == 0);
+	CHECK(view_set_keywords(v, 1, "$label1") == 0);
+	CHECK(view_scan_begin(v, BACKEND_NEW, 0) == 0);
+	CHECK(view_scan_flags(v, BACKEND_NEW, 3, VF_SEEN, NULL) == 0);
+	CHECK(view_scan_end(v, BACKEND_NEW) == 0);
+	m = view_find(v, 1);
+	CHECK_STR(view_keywords(v, m->kw), "$label1");
+	CHECK_INT(vmsg_flags(m), VF_SEEN);
+	view_free(&v);
+}
+
 static const struct unit_case cases[] = {
 	UNIT_CASE(first_build_pairs_and_orders_by_date),
 	UNIT_CASE(migration_keeps_vuids),
@@ -332,6 +404,8 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(flags_follow_the_serving_copy),
 	UNIT_CASE(store_round_trip),
 	UNIT_CASE(many_messages_build_fast_and_small),
+	UNIT_CASE(wanted_flags_and_recorded_copies),
+	UNIT_CASE(local_keywords_stay),
 };
 
 UNIT_MAIN(cases)
