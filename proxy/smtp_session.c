@@ -503,7 +503,11 @@ smtp_data_reply(struct relay *r, int code, const char *enh,
 		log_sess(LOG_INFO, s->sid, "event=relayed user=%s route=%s "
 		    "size=%llu rcpts=%u", s->user, config_side_name(s->route),
 		    (unsigned long long)s->data.size, s->rcpts);
+		/* Only a server that files the sender's copy itself makes
+		 * the client's own Sent copy one too many. */
 		if (s->msgid[0] != '\0' && s->u != NULL &&
+		    s->route == BACKEND_NEW &&
+		    s->srv->conf->backend[s->route].files_sent_copies &&
 		    state_sent_record(s->u->store, s->msgid, time(NULL)) == -1)
 			log_sess(LOG_WARNING, s->sid, "event=state-error "
 			    "op=sent-record");

@@ -6,6 +6,7 @@ the migration.
 """
 
 import imaplib
+import os
 import re
 import socket
 import ssl
@@ -181,7 +182,10 @@ def test_big_append_streams(testbed, imapmerge, user, mode):
     assert typ == "OK", resp
     assert b"APPENDUID" in resp[0]
     grew = peak["kb"] - base
-    assert grew < 4096, f"imapmerge grew by {grew} kB during a 30 MB APPEND"
+    # ASan keeps freed memory in quarantine: the figure means nothing there.
+    if "asan" not in os.environ.get("IMAPMERGE_BUILD", ""):
+        assert grew < 4096, \
+            f"imapmerge grew by {grew} kB during a 30 MB APPEND"
     assert count_mid(testbed, "new", user, "INBOX", mid) == 1
     nc = testbed.imaps("new", *user)
     nc.select("INBOX", readonly=True)
@@ -293,9 +297,22 @@ def test_sent_copy_absorbed_after_smtp(testbed, imapmerge, user):
                                      data2))
     assert count_mid(testbed, "new", user, "Sent Items", mid2) == 1
     assert fetch_body(c, vuid2) == data2
+    # Sent as a mailing-list address, through the legacy server, which
+    # files nothing: the APPEND uploads without waiting for a copy.
+    mid3, data3 = message(name, "to the list")
+    data3 = data3.replace(f"From: {name}@example.ac.jp".encode(),
+                          f"From: {name}@ml.example.ac.jp".encode())
+    submit(testbed, int(testbed.IMAPMERGE_SUBMISSION_PORT), user,
+           f"{name}@ml.example.ac.jp", f"{name}@example.ac.jp", data3)
+    uv3, vuid3 = appenduid(*c.append(wire("Sent Items"), "(\\Seen)", None,
+                                     data3))
+    assert count_mid(testbed, "new", user, "Sent Items", mid3) == 1
+    assert fetch_body(c, vuid3) == data3
     c.logout()
     log = imapmerge.log()
-    assert "event=sent-copy-absorbed" in log
+    mine = [l for l in log.splitlines() if f"user={name} " in l]
+    assert sum("event=sent-copy-absorbed" in l for l in mine) == 1
+    assert sum("event=sent-copy-wait" in l for l in mine) == 1
 
 
 # ------------------------------------------------------------ COPY and MOVE
@@ -409,7 +426,6 @@ def test_move_legacy_only_to_new_folder(testbed, imapmerge, user):
 def test_move_survives_kill(testbed, user, tmp_path):
     """Acceptance: kill -9 in the middle of a 500-message MOVE; after a
     restart every message is in exactly one of the two folders."""
-    import os
     import signal
     from proxy import Imapmerge, variant_conf
     name, _ = user
@@ -464,7 +480,6 @@ def test_move_survives_kill(testbed, user, tmp_path):
 # ------------------------------------------------- legacy-writes, keywords
 
 def variant(testbed, user, tag, setting):
-    import os
     from proxy import Imapmerge, variant_conf
     conf, imap, imaps = variant_conf(
         testbed, f"{tag}-{user[0]}.conf",
@@ -584,7 +599,6 @@ def test_mbsync_pushes_local_changes(testbed, imapmerge, user):
     """Acceptance: mbsync with Sync All and Create Far: a new message, a
     flag, a deletion and a new folder made locally reach the new server
     through imapmerge; the next sync changes nothing."""
-    import os
     from test_clients import mbsync_rc, run, maildir_files, message_ids
     name, password = user
     ids = testbed.seed(name, count=10, migrated=5, seed_value=41)
@@ -642,7 +656,6 @@ def test_mbsync_pushes_local_changes(testbed, imapmerge, user):
 
 
 def test_offlineimap_pushes_local_changes(testbed, imapmerge, user):
-    import os
     from test_clients import offlineimap_rc, run, maildir_files, message_ids
     name, password = user
     ids = testbed.seed(name, count=8, migrated=4, seed_value=42)
