@@ -350,6 +350,15 @@ def copyuid(data):
     return int(m.group(1)), expand(m.group(2)), expand(m.group(3))
 
 
+def internaldate(testbed, side, user, folder, mid):
+    c = testbed.imaps(side, *user)
+    c.select(wire(folder), readonly=True)
+    num = c.search(None, "HEADER", "Message-ID", mid)[1][0].split()[0]
+    data = c.fetch(num.decode(), "(INTERNALDATE)")[1][0]
+    c.logout()
+    return re.search(rb'INTERNALDATE "([^"]*)"', data).group(1)
+
+
 def test_copy_both_kinds_with_copyuid(testbed, imapmerge, user):
     """Messages on the new server are copied there; legacy-only ones are
     read from legacy and appended to new, flags and date kept."""
@@ -378,6 +387,9 @@ def test_copy_both_kinds_with_copyuid(testbed, imapmerge, user):
     # On the new server, once each; the legacy server has no Archive.
     for mid in seeded[:3] + seeded[-3:]:
         assert count_mid(testbed, "new", user, "Archive", mid) == 1
+    # A legacy-only one kept its internal date.
+    assert internaldate(testbed, "new", user, "Archive", seeded[-1]) == \
+        internaldate(testbed, "legacy", user, "INBOX", seeded[-1])
     # The source is unchanged.
     c.select("INBOX")
     assert mids(c) == before
