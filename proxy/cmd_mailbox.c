@@ -634,6 +634,33 @@ fetch_map_add(struct fetch_req *q, int side, uint32_t buid, uint32_t seq)
 	return 0;
 }
 
+/*
+ * legacy-writes none: a body fetch must not set \Seen on the legacy
+ * server.  BODY[...] and BINARY[...] become their .PEEK forms, which the
+ * server answers under the same names; imapmerge records the \Seen for
+ * the new copy itself (fetch_mark_seen).
+ */
+static void
+add_peek(struct evbuffer *cmd, const char *up)
+{
+	const char	*p = up;
+	size_t		 n;
+
+	while (*p != '\0') {
+		if ((p == up || p[-1] == ' ') &&
+		    (strncasecmp(p, "BODY[", 5) == 0 ||
+		    strncasecmp(p, "BINARY[", 7) == 0)) {
+			n = strcspn(p, "[");
+			evbuffer_add(cmd, p, n);
+			evbuffer_add(cmd, ".PEEK", 5);
+			p += n;
+			continue;
+		}
+		evbuffer_add(cmd, p, 1);
+		p++;
+	}
+}
+
 static void
 fetch_send(struct fetch_req *q, int side)
 {
@@ -652,8 +679,13 @@ fetch_send(struct fetch_req *q, int side)
 		uids[i] = q->map[side][i].buid;
 	evbuffer_add_printf(cmd, "UID FETCH ");
 	seqset_format_list(uids, q->n[side], cmd);
-	evbuffer_add_printf(cmd, " (UID %s)", q->fa.upstream);
-	evbuffer_add(cmd, "", 1);
+	evbuffer_add_printf(cmd, " (UID ");
+	if (side == BACKEND_LEGACY && q->s->srv->conf->legacy_writes ==
+	    LEGACY_WRITES_NONE)
+		add_peek(cmd, q->fa.upstream);
+	else
+		evbuffer_add_printf(cmd, "%s", q->fa.upstream);
+	evbuffer_add(cmd, ")", 2);
 	free(uids);
 	if (q->s->be[side] == NULL || !backend_ready(q->s->be[side])) {
 		q->failed = true;

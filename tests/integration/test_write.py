@@ -533,6 +533,14 @@ def test_legacy_writes_none_replays_flags(testbed, user):
         assert typ == "OK", data
         assert "\\Flagged" in flags_of(c, target)
         assert "\\Flagged" not in server_flags(testbed, "legacy", user, mid)
+        # Reading a message does not mark it read on the legacy server.
+        unread = next(v for v in vuids if "\\Seen" not in flags_of(c, v))
+        unread_mid = by_mid[unread]
+        typ, data = c.uid("FETCH", str(unread), "(BODY[])")
+        assert typ == "OK" and b"Message-ID" in data[0][1]
+        assert "\\Seen" in flags_of(c, unread)
+        assert "\\Seen" not in server_flags(testbed, "legacy", user,
+                                             unread_mid)
         c.logout()
         # The migration copies the message as the legacy server has it.
         assert testbed.copy(name, password) == 5
@@ -546,6 +554,11 @@ def test_legacy_writes_none_replays_flags(testbed, user):
             time.sleep(0.2)
         assert "\\Flagged" in flags_of(c, target)
         assert "\\Flagged" not in server_flags(testbed, "legacy", user, mid)
+        deadline = time.monotonic() + 10
+        while "\\Seen" not in server_flags(testbed, "new", user, unread_mid):
+            assert time.monotonic() < deadline, "\\Seen not replayed"
+            c.noop()
+            time.sleep(0.2)
         # Only that one.
         for other in vuids:
             if other != target:
