@@ -314,25 +314,16 @@ ap_header(struct append_req *q, struct evbuffer *src, size_t n)
 {
 	size_t			 have = evbuffer_get_length(q->hdr), take;
 	struct evbuffer_ptr	 p;
+	struct evbuffer_iovec	 v;
+	ev_ssize_t		 got;
 	unsigned char		*h;
 
 	take = n < HDR_MAX - have ? n : HDR_MAX - have;
-	if (take > 0) {
-		unsigned char	 buf[4096];
-		size_t		 off = 0, k;
-		struct evbuffer_ptr	 at;
-
-		/* evbuffer_copyout only reads from the front: walk. */
-		evbuffer_ptr_set(src, &at, 0, EVBUFFER_PTR_SET);
-		while (off < take) {
-			k = take - off < sizeof(buf) ? take - off : sizeof(buf);
-			if (evbuffer_copyout_from(src, &at, buf, k) !=
-			    (ev_ssize_t)k)
-				break;
-			evbuffer_add(q->hdr, buf, k);
-			evbuffer_ptr_set(src, &at, k, EVBUFFER_PTR_ADD);
-			off += k;
-		}
+	/* The new bytes are at the front of src: copy, do not take. */
+	if (take > 0 && evbuffer_reserve_space(q->hdr, take, &v, 1) == 1) {
+		got = evbuffer_copyout(src, v.iov_base, take);
+		v.iov_len = got > 0 ? (size_t)got : 0;
+		evbuffer_commit_space(q->hdr, &v, 1);
 	}
 	have = evbuffer_get_length(q->hdr);
 	p = evbuffer_search(q->hdr, "\n\r\n", 3, NULL);
@@ -466,8 +457,7 @@ ap_created(struct backend *b, const struct backend_result *res, void *arg)
 {
 	struct append_req	*q = arg;
 
-	if (res->status != BACKEND_OK && (res->code == NULL ||
-	    strcasecmp(res->code, "ALREADYEXISTS") != 0)) {
+	if (!sess_new_made(res)) {
 		ap_refuse(q, "NO [TRYCREATE] The folder cannot be created on "
 		    "the new server");
 		return;
@@ -486,40 +476,20 @@ ap_upload(struct append_req *q)
 {
 	struct imap_session *s = q->s;
 	struct backend	*b = s->be[BACKEND_NEW];
-	struct evbuffer	*cmd;
-	char		 fl[64];
-	int		 nonsync = backend_has_cap(b, "LITERAL+") ?
-			    IMAP_WRITE_NONSYNC : 0;
+	char		*cmd;
 
 	if (q->create) {
-		if ((cmd = evbuffer_new()) == NULL) {
-			ap_refuse(q, "NO [SERVERBUG] Out of memory");
-			return;
-		}
-		evbuffer_add(cmd, "CREATE ", 7);
-		imap_write_mailbox(cmd, q->wire, nonsync);
-		evbuffer_add(cmd, "", 1);
-		backend_cmd(b, (char *)evbuffer_pullup(cmd, -1), NULL,
-		    ap_created, q);
-		evbuffer_free(cmd);
+		sess_new_create(b, q->wire, ap_created, q);
 		return;
 	}
-	if ((cmd = evbuffer_new()) == NULL) {
+	if ((cmd = sess_new_append(b, q->wire, q->flags, q->keywords,
+	    q->date)) == NULL) {
 		ap_refuse(q, "NO [SERVERBUG] Out of memory");
 		return;
 	}
-	evbuffer_add(cmd, "APPEND ", 7);
-	imap_write_mailbox(cmd, q->wire, nonsync);
-	view_flag_text(q->flags, fl);
-	evbuffer_add_printf(cmd, " (%s%s%s)", fl, fl[0] != '\0' &&
-	    q->keywords != NULL ? " " : "", q->keywords ? q->keywords : "");
-	if (q->date[0] != '\0')
-		evbuffer_add_printf(cmd, " \"%s\"", q->date);
-	evbuffer_add(cmd, "", 1);
 	q->mode = AP_UPLOAD;
-	backend_cmd_upload(b, (char *)evbuffer_pullup(cmd, -1), q->size, NULL,
-	    ap_drained, ap_uploaded, q);
-	evbuffer_free(cmd);
+	backend_cmd_upload(b, cmd, q->size, NULL, ap_drained, ap_uploaded, q);
+	free(cmd);
 	if (s->append != q || q->mode != AP_UPLOAD)
 		return;			/* refused at once */
 	if (q->spool != -1) {
@@ -607,12 +577,9 @@ ap_uploaded(struct backend *b, const struct backend_result *res, void *arg)
 static uint32_t
 ap_find_key(const struct append_req *q, const struct view *v)
 {
-	const char	*key, *akey;
-	uint64_t	 h;
+	uint64_t	 h = msgkey_hash64(msgkey_primary(&q->key));
 	size_t		 i;
 
-	mbox_keys(&q->key, BACKEND_NEW, &key, &akey);
-	h = msgkey_hash64(q->key.msgid[0] != '\0' ? q->key.msgid : key);
 	for (i = view_count(v); i-- > 0;) {
 		const struct vmsg *m = view_at(v, i);
 
@@ -777,6 +744,65 @@ ap_finish(struct append_req *q)
 		sess_folders_refresh(s, ap_lookup);
 	else
 		ap_lookup(s, 1);
+}
+
+/*
+ * The commands that put a message into a folder's part on the new server
+ * (wire: its name there), shared with cmd_copy.c.
+ */
+void
+sess_new_create(struct backend *b, const char *wire, backend_done_cb *done,
+    void *arg)
+{
+	struct evbuffer		*cmd = evbuffer_new();
+	struct backend_result	 res = { .status = BACKEND_FAILED,
+	    .text = "out of memory" };
+
+	if (cmd == NULL) {
+		done(b, &res, arg);
+		return;
+	}
+	evbuffer_add(cmd, "CREATE ", 7);
+	imap_write_mailbox(cmd, wire, backend_has_cap(b, "LITERAL+") ?
+	    IMAP_WRITE_NONSYNC : 0);
+	evbuffer_add(cmd, "", 1);
+	backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL, done, arg);
+	evbuffer_free(cmd);
+}
+
+/* Another session may have created it first: that is as good. */
+bool
+sess_new_made(const struct backend_result *res)
+{
+	return res->status == BACKEND_OK || (res->status == BACKEND_NO &&
+	    res->code != NULL && strcasecmp(res->code, "ALREADYEXISTS") == 0);
+}
+
+char *
+sess_new_append(const struct backend *b, const char *wire, uint8_t flags,
+    const char *keywords, const char *date)
+{
+	struct evbuffer	*cmd = evbuffer_new();
+	char		 fl[64], *out = NULL;
+	size_t		 len;
+
+	if (cmd == NULL)
+		return NULL;
+	evbuffer_add(cmd, "APPEND ", 7);
+	imap_write_mailbox(cmd, wire, backend_has_cap(b, "LITERAL+") ?
+	    IMAP_WRITE_NONSYNC : 0);
+	view_flag_text(flags, fl);
+	evbuffer_add_printf(cmd, " (%s%s%s)", fl, fl[0] != '\0' &&
+	    keywords != NULL ? " " : "", keywords != NULL ? keywords : "");
+	if (date != NULL && date[0] != '\0')
+		evbuffer_add_printf(cmd, " \"%s\"", date);
+	len = evbuffer_get_length(cmd);
+	if ((out = malloc(len + 1)) != NULL) {
+		evbuffer_remove(cmd, out, len);
+		out[len] = '\0';
+	}
+	evbuffer_free(cmd);
+	return out;
 }
 
 /*

@@ -102,21 +102,6 @@ cp_fail(struct copy_req *q, const char *why)
 	q->failed = true;
 }
 
-/* "1:3,7" in list order, ranges where the list climbs by one. */
-static void
-uid_list(struct evbuffer *out, const uint32_t *v, size_t n)
-{
-	size_t	 i, j;
-
-	for (i = 0; i < n; i = j + 1) {
-		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1; j++)
-			;
-		evbuffer_add_printf(out, "%s%u", i > 0 ? "," : "", v[i]);
-		if (j > i)
-			evbuffer_add_printf(out, ":%u", v[j]);
-	}
-}
-
 /* A COPYUID set, expanded in its own order; NULL on a bad set. */
 static uint32_t *
 uid_expand(const char *text, size_t *n)
@@ -252,7 +237,7 @@ cp_server(struct copy_req *q)
 	}
 	q->server_moved = q->move && backend_has_cap(b, "MOVE");
 	evbuffer_add_printf(cmd, "UID %s ", q->server_moved ? "MOVE" : "COPY");
-	uid_list(cmd, uids, n);
+	seqset_format_list(uids, n, cmd);
 	evbuffer_add(cmd, " ", 1);
 	imap_write_mailbox(cmd, q->wire, backend_has_cap(b, "LITERAL+") ?
 	    IMAP_WRITE_NONSYNC : 0);
@@ -322,11 +307,10 @@ cp_fetched(struct backend *b, const struct backend_result *res, void *arg)
 	struct copy_item	*it = &q->it[q->next];
 	struct backend		*nb = q->s->be[BACKEND_NEW];
 	struct msgkey		 k;
-	struct evbuffer		*cmd;
 	struct evbuffer_ptr	 p;
 	const char		*key, *akey;
 	size_t			 len = evbuffer_get_length(q->body), hl;
-	char			 fl[64], date[64];
+	char			 date[64], *cmd;
 
 	if (res->status != BACKEND_OK || len == 0) {
 		cp_fail(q, res->status == BACKEND_FAILED ?
@@ -344,24 +328,16 @@ cp_fetched(struct backend *b, const struct backend_result *res, void *arg)
 	free(it->akey);
 	it->key = strdup(key);
 	it->akey = akey != NULL ? strdup(akey) : NULL;
-	if ((cmd = evbuffer_new()) == NULL) {
+	mbox_format_idate(it->idate, date, sizeof(date));
+	if ((cmd = sess_new_append(nb, q->wire, it->flags, it->keywords,
+	    date)) == NULL) {
 		cp_fail(q, "NO [SERVERBUG] Out of memory");
 		q->next++;
 		cp_next_legacy(q);
 		return;
 	}
-	view_flag_text(it->flags, fl);
-	mbox_format_idate(it->idate, date, sizeof(date));
-	evbuffer_add(cmd, "APPEND ", 7);
-	imap_write_mailbox(cmd, q->wire, backend_has_cap(nb, "LITERAL+") ?
-	    IMAP_WRITE_NONSYNC : 0);
-	evbuffer_add_printf(cmd, " (%s%s%s) \"%s\"", fl, fl[0] != '\0' &&
-	    it->keywords != NULL ? " " : "", it->keywords ? it->keywords : "",
-	    date);
-	evbuffer_add(cmd, "", 1);
-	backend_cmd_upload(nb, (const char *)evbuffer_pullup(cmd, -1), len,
-	    NULL, NULL, cp_appended, q);
-	evbuffer_free(cmd);
+	backend_cmd_upload(nb, cmd, len, NULL, NULL, cp_appended, q);
+	free(cmd);
 	backend_upload_add(nb, q->body, len);
 }
 
@@ -417,9 +393,9 @@ cp_answer(struct copy_req *q)
 			}
 	if (n > 0 && !q->failed) {
 		evbuffer_add_printf(out, "[COPYUID %u ", q->dst_uv);
-		uid_list(out, src, n);
+		seqset_format_list(src, n, out);
 		evbuffer_add(out, " ", 1);
-		uid_list(out, dst, n);
+		seqset_format_list(dst, n, out);
 		evbuffer_add(out, "] ", 2);
 	}
 	evbuffer_add(out, "", 1);
@@ -484,8 +460,6 @@ cp_after_sync(struct imap_session *s, bool ok, struct view *v,
 static bool
 cp_cleanup(struct copy_req *q)
 {
-	struct backend	*b = q->s->be[BACKEND_NEW];
-	struct evbuffer	*set;
 	uint32_t	*uids;
 	size_t		 i, n = 0;
 
@@ -495,28 +469,11 @@ cp_cleanup(struct copy_req *q)
 	for (i = 0; i < q->n; i++)
 		if (q->it[i].side == BACKEND_NEW && q->it[i].done)
 			uids[n++] = q->it[i].uid;
-	if (n == 0 || (set = evbuffer_new()) == NULL) {
-		free(uids);
-		return false;
-	}
-	evbuffer_add(set, "UID STORE ", 10);
-	uid_list(set, uids, n);
-	evbuffer_add(set, " +FLAGS.SILENT (\\Deleted)", 25);
-	evbuffer_add(set, "", 1);
-	backend_cmd(b, (const char *)evbuffer_pullup(set, -1), NULL, NULL,
-	    NULL);
-	evbuffer_drain(set, evbuffer_get_length(set));
-	if (backend_has_cap(b, "UIDPLUS")) {
-		evbuffer_add(set, "UID EXPUNGE ", 12);
-		uid_list(set, uids, n);
-	} else
-		evbuffer_add(set, "EXPUNGE", 7);
-	evbuffer_add(set, "", 1);
-	backend_cmd(b, (const char *)evbuffer_pullup(set, -1), NULL,
-	    cp_after_cmd, q);
-	evbuffer_free(set);
+	if (n > 0)
+		mbox_expunge_uids(q->s->be[BACKEND_NEW], uids, n, cp_after_cmd,
+		    q);
 	free(uids);
-	return true;
+	return n > 0;
 }
 
 static void
@@ -672,8 +629,7 @@ cp_created(struct backend *b, const struct backend_result *res, void *arg)
 {
 	struct copy_req	*q = arg;
 
-	if (res->status != BACKEND_OK && (res->code == NULL ||
-	    strcasecmp(res->code, "ALREADYEXISTS") != 0)) {
+	if (!sess_new_made(res)) {
 		cp_fail(q, "NO [TRYCREATE] The folder cannot be created on the "
 		    "new server");
 		cp_answer(q);
@@ -686,41 +642,34 @@ cp_created(struct backend *b, const struct backend_result *res, void *arg)
 /*
  * The command.
  */
+/* The sources, in sequence order; -1 with the tagged answer in *err. */
 static int
 cp_items(struct copy_req *q, const char *set, const char **err)
 {
 	struct imap_session	*s = q->s;
 	struct view		*v = mbox_view(s);
-	struct seqset		 ss = { NULL, 0, 0 };
-	uint32_t		 n = mbox_count(s), seq, vuid, max;
 	const struct vmsg	*m;
+	uint32_t		*seqs;
+	size_t			 n, i;
 	char			*key, *akey;
+	const char		*kw;
 
-	if (!seqset_parse(&ss, set, err))
-		return -1;
-	if (!q->uid && seqset_contains(&ss, 0)) {
-		seqset_clear(&ss);
-		*err = "BAD Invalid sequence number";
+	if (!mbox_targets(s, set, q->uid, &seqs, &n, err)) {
+		*err = "BAD Invalid message set";
 		return -1;
 	}
-	max = q->uid ? (n > 0 ? mbox_seq_vuid(s, n) : 0) : n;
-	seqset_resolve(&ss, max);
 	if ((q->it = calloc(n + 1, sizeof(*q->it))) == NULL) {
-		seqset_clear(&ss);
+		free(seqs);
 		*err = "NO [SERVERBUG] Out of memory";
 		return -1;
 	}
-	for (seq = 1; seq <= n; seq++) {
+	for (i = 0; i < n; i++) {
 		struct copy_item *it = &q->it[q->n];
-		const char	 *kw;
 
-		vuid = mbox_seq_vuid(s, seq);
-		if (!seqset_contains(&ss, q->uid ? vuid : seq) ||
-		    (m = view_find(v, vuid)) == NULL)
+		if ((m = view_find(v, mbox_seq_vuid(s, seqs[i]))) == NULL)
 			continue;
-		it->vuid = vuid;
-		it->side = m->uid[BACKEND_NEW] != 0 ? BACKEND_NEW :
-		    BACKEND_LEGACY;
+		it->vuid = m->vuid;
+		it->side = vmsg_serving(m);
 		it->uid = m->uid[it->side];
 		it->keyh = it->side == BACKEND_NEW ? m->nkey : m->lkey;
 		it->size = m->size;
@@ -730,14 +679,14 @@ cp_items(struct copy_req *q, const char *set, const char **err)
 		if (kw[0] != '\0' && (it->keywords = strdup(kw)) == NULL)
 			break;
 		if (it->side == BACKEND_NEW && state_vmsg_keys(s->store,
-		    s->sel->mb->fid, vuid, BACKEND_NEW, &key, &akey) == 0) {
+		    s->sel->mb->fid, m->vuid, BACKEND_NEW, &key, &akey) == 0) {
 			it->key = key;
 			it->akey = akey;
 		}
 		q->n++;
 	}
-	seqset_clear(&ss);
-	if (seq <= n) {
+	free(seqs);
+	if (i < n) {
 		*err = "NO [SERVERBUG] Out of memory";
 		return -1;
 	}
@@ -791,8 +740,7 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 			err = "NO [CANNOT] Invalid mailbox name";
 	}
 	if (err != NULL) {
-		sess_done(s, "%s", err[0] == 'B' || err[0] == 'N' ? err :
-		    "BAD Invalid message set");
+		sess_done(s, "%s", err);
 		cp_free(q);
 		return;
 	}
@@ -802,24 +750,10 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		    "COPY", move ? "move" : "copy");
 		return;
 	}
-	if (q->create) {
-		struct evbuffer	*cmd = evbuffer_new();
-
-		if (cmd == NULL) {
-			cp_free(q);
-			sess_done(s, "NO [SERVERBUG] Out of memory");
-			return;
-		}
-		evbuffer_add(cmd, "CREATE ", 7);
-		imap_write_mailbox(cmd, q->wire, backend_has_cap(b,
-		    "LITERAL+") ? IMAP_WRITE_NONSYNC : 0);
-		evbuffer_add(cmd, "", 1);
-		backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL,
-		    cp_created, q);
-		evbuffer_free(cmd);
-		return;
-	}
-	cp_start(q);
+	if (q->create)
+		sess_new_create(b, q->wire, cp_created, q);
+	else
+		cp_start(q);
 }
 
 void

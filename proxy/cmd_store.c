@@ -126,39 +126,6 @@ send_side(struct store_req *q, int side, const char *fmt, const char *arg,
 }
 
 /*
- * Targets: the messages of a sequence set (or UID set), in sequence order.
- */
-static bool
-targets(struct store_req *q, const char *text, const char **err)
-{
-	struct seqset	 set = { NULL, 0, 0 };
-	uint32_t	 n = mbox_count(q->s), seq, vuid, max;
-
-	if (!seqset_parse(&set, text, err))
-		return false;
-	if (!q->uid && seqset_contains(&set, 0)) {
-		seqset_clear(&set);
-		*err = "Invalid sequence number";
-		return false;
-	}
-	max = q->uid ? (n > 0 ? mbox_seq_vuid(q->s, n) : 0) : n;
-	seqset_resolve(&set, max);
-	if ((q->seqs = calloc(n + 1, sizeof(uint32_t))) == NULL) {
-		seqset_clear(&set);
-		*err = "Out of memory";
-		return false;
-	}
-	for (seq = 1; seq <= n; seq++) {
-		vuid = mbox_seq_vuid(q->s, seq);
-		if (seqset_contains(&set, q->uid ? vuid : seq) &&
-		    view_find(mbox_view(q->s), vuid) != NULL)
-			q->seqs[q->n++] = seq;
-	}
-	seqset_clear(&set);
-	return true;
-}
-
-/*
  * STORE.
  */
 
@@ -355,7 +322,8 @@ store_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	q->s = s;
 	q->uid = uid;
 	if (!store_parse(q, args, nargs, &err) || !imap_arg_get_atom(&args[0],
-	    &text) || !targets(q, text, &err) || collect_uids(q,
+	    &text) || !mbox_targets(s, text, q->uid, &q->seqs, &q->n,
+	    &err) || collect_uids(q,
 	    s->srv->conf->legacy_writes != LEGACY_WRITES_NONE) == -1) {
 		req_free(q);
 		sess_done(s, "BAD %s", err);
@@ -507,7 +475,7 @@ expunge_run(struct imap_session *s, const char *uidset, bool close)
 		q->uid = true;
 		free(q->seqs);
 		q->seqs = NULL;
-		if (!targets(q, uidset, &err)) {
+		if (!mbox_targets(s, uidset, true, &q->seqs, &q->n, &err)) {
 			req_free(q);
 			sess_done(s, "BAD %s", err);
 			return;

@@ -651,44 +651,53 @@ replay_wants(struct sync *y)
 	return 0;
 }
 
+void
+mbox_expunge_uids(struct backend *b, const uint32_t *uids, size_t n,
+    backend_done_cb *done, void *arg)
+{
+	struct evbuffer	*cmd = evbuffer_new();
+	struct backend_result res = { .status = BACKEND_FAILED,
+	    .text = "out of memory" };
+
+	if (cmd == NULL) {
+		if (done != NULL)
+			done(b, &res, arg);
+		return;
+	}
+	evbuffer_add(cmd, "UID STORE ", 10);
+	seqset_format_list(uids, n, cmd);
+	evbuffer_add(cmd, " +FLAGS.SILENT (\\Deleted)", 25);
+	evbuffer_add(cmd, "", 1);
+	backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL, NULL,
+	    NULL);
+	evbuffer_drain(cmd, evbuffer_get_length(cmd));
+	if (backend_has_cap(b, "UIDPLUS")) {
+		evbuffer_add(cmd, "UID EXPUNGE ", 12);
+		seqset_format_list(uids, n, cmd);
+	} else
+		evbuffer_add(cmd, "EXPUNGE", 7);
+	evbuffer_add(cmd, "", 1);
+	backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL, done, arg);
+	evbuffer_free(cmd);
+}
+
 /*
  * tombstone-action expunge: a copy the migration made of a message the
  * user deleted goes from the new server too, not only from the view.
+ * Only with UID EXPUNGE: a background sync must not take what another
+ * client marked \Deleted.
  */
-static int
-u32_cmp(const void *a, const void *b)
-{
-	const uint32_t	*x = a, *y = b;
-
-	return *x < *y ? -1 : *x > *y;
-}
-
 static void
 expunge_hidden(struct sync *y)
 {
 	struct backend	*b = y->s->be[BACKEND_NEW];
-	struct evbuffer	*cmd;
 	uint32_t	*uids;
 	size_t		 n = view_hidden_take(y->mb->v, &uids);
 
 	if (n > 0 && y->mb->u->srv->conf->tombstone_action ==
 	    TOMBSTONE_EXPUNGE && !y->readonly && b != NULL &&
-	    backend_ready(b) && backend_has_cap(b, "UIDPLUS") &&
-	    (cmd = evbuffer_new()) != NULL) {
-		qsort(uids, n, sizeof(*uids), u32_cmp);
-		evbuffer_add(cmd, "UID STORE ", 10);
-		seqset_format_list(uids, n, cmd);
-		evbuffer_add(cmd, " +FLAGS.SILENT (\\Deleted)", 25);
-		evbuffer_add(cmd, "", 1);
-		backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL,
-		    NULL, NULL);
-		evbuffer_drain(cmd, evbuffer_get_length(cmd));
-		evbuffer_add(cmd, "UID EXPUNGE ", 12);
-		seqset_format_list(uids, n, cmd);
-		evbuffer_add(cmd, "", 1);
-		backend_cmd(b, (const char *)evbuffer_pullup(cmd, -1), NULL,
-		    NULL, NULL);
-		evbuffer_free(cmd);
+	    backend_ready(b) && backend_has_cap(b, "UIDPLUS")) {
+		mbox_expunge_uids(b, uids, n, NULL, NULL);
 		log_sess(LOG_INFO, y->s->sid, "event=recopy-expunged user=%s "
 		    "folder=\"%s\" messages=%zu", y->s->user, y->mb->path, n);
 	}
@@ -1183,6 +1192,39 @@ mbox_seq_vuid(struct imap_session *s, uint32_t seq)
 {
 	return s->sel != NULL && seq >= 1 && seq <= s->sel->n ?
 	    s->sel->vuids[seq - 1] : 0;
+}
+
+bool
+mbox_targets(struct imap_session *s, const char *text, bool uid,
+    uint32_t **seqs, size_t *nseqs, const char **err)
+{
+	struct seqset	 set = { NULL, 0, 0 };
+	uint32_t	 n = mbox_count(s), seq, vuid, max;
+
+	*seqs = NULL;
+	*nseqs = 0;
+	if (!seqset_parse(&set, text, err))
+		return false;
+	if (!uid && seqset_contains(&set, 0)) {
+		seqset_clear(&set);
+		*err = "Invalid sequence number";
+		return false;
+	}
+	max = uid ? (n > 0 ? mbox_seq_vuid(s, n) : 0) : n;
+	seqset_resolve(&set, max);
+	if ((*seqs = calloc(n + 1, sizeof(uint32_t))) == NULL) {
+		seqset_clear(&set);
+		*err = "Out of memory";
+		return false;
+	}
+	for (seq = 1; seq <= n; seq++) {
+		vuid = mbox_seq_vuid(s, seq);
+		if (seqset_contains(&set, uid ? vuid : seq) &&
+		    view_find(mbox_view(s), vuid) != NULL)
+			(*seqs)[(*nseqs)++] = seq;
+	}
+	seqset_clear(&set);
+	return true;
 }
 
 bool

@@ -38,6 +38,13 @@ struct view	*mbox_view(struct imap_session *);
 uint32_t	 mbox_count(struct imap_session *);
 uint32_t	 mbox_seq_vuid(struct imap_session *, uint32_t seq);
 bool		 mbox_readonly(struct imap_session *);
+/*
+ * The messages a sequence set (uid: a UID set) names, as sequence
+ * numbers in order; *seqs (n + 1 long) is the caller's.  false and *err
+ * on a bad set.
+ */
+bool		 mbox_targets(struct imap_session *, const char *set, bool uid,
+		    uint32_t **seqs, size_t *n, const char **err);
 /* Keywords of the selected folder are kept by imapmerge (local-keywords). */
 bool		 mbox_local_keywords(struct imap_session *);
 

@@ -83,6 +83,16 @@ void		 mbox_keys(const struct msgkey *, int side, const char **key,
 int		 mbox_record(struct imap_session *, const char *path, int side,
 		    uint32_t uidvalidity, const struct bmsg *, size_t,
 		    uint32_t *vuids, uint32_t *vuidvalidity);
+struct backend;
+struct backend_result;
+/*
+ * Removes exactly these messages from the folder selected on b:
+ * \Deleted, then UID EXPUNGE (plain EXPUNGE on a server without
+ * UIDPLUS).  done (may be NULL) gets the expunge's answer.
+ */
+void		 mbox_expunge_uids(struct backend *, const uint32_t *, size_t,
+		    void (*done)(struct backend *,
+		    const struct backend_result *, void *), void *);
 /* qsort() order of struct bmsg: by UID. */
 int		 mbox_bmsg_cmp(const void *, const void *);
 /* Cached views follow a RENAME (to) or go with a DELETE (to NULL). */

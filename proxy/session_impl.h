@@ -6,7 +6,9 @@
 #ifndef PROXY_SESSION_IMPL_H
 #define PROXY_SESSION_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/config.h"
 #include "proxy/auth.h"
@@ -27,6 +29,7 @@ struct sync;
 struct mbox;
 struct view;
 struct append_req;
+struct backend_result;
 
 enum sess_state {
 	SESS_NOTAUTH,
@@ -173,6 +176,15 @@ int		 sess_append_begin(struct imap_session *, struct imap_parser *);
 int		 sess_append_input(struct imap_session *, struct imap_parser *,
 		    struct evbuffer *);
 void		 sess_append_free(struct imap_session *);
+/* CREATE of a folder's part on the new server; sess_new_made() on the
+ * answer (ALREADYEXISTS counts). */
+void		 sess_new_create(struct backend *, const char *wire,
+		    void (*done)(struct backend *,
+		    const struct backend_result *, void *), void *);
+bool		 sess_new_made(const struct backend_result *);
+/* "APPEND wire (flags keywords) "date"" without the literal (free it). */
+char		*sess_new_append(const struct backend *, const char *wire,
+		    uint8_t flags, const char *keywords, const char *date);
 
 /* cmd_auth.c */
 void		 sess_auth_step(struct imap_session *, const char *);

@@ -9,7 +9,6 @@ import imaplib
 import os
 import re
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -133,8 +132,8 @@ def big_message(name, size):
     return mid, head + body[:size - len(head)]
 
 
-def raw_append_literal_plus(testbed, port, user, folder, data):
-    """APPEND with a non-synchronising literal ({n+}, RFC 7888)."""
+def raw_login(testbed, port, user):
+    """A logged-in raw TLS connection (socket, its reader)."""
     raw = socket.create_connection(("localhost", port), timeout=120)
     s = testbed.ctx().wrap_socket(raw, server_hostname="localhost")
     f = s.makefile("rb")
@@ -142,6 +141,12 @@ def raw_append_literal_plus(testbed, port, user, folder, data):
     s.sendall(f"a LOGIN {user[0]} {user[1]}\r\n".encode())
     while not f.readline().startswith(b"a "):
         pass
+    return s, f
+
+
+def raw_append_literal_plus(testbed, port, user, folder, data):
+    """APPEND with a non-synchronising literal ({n+}, RFC 7888)."""
+    s, f = raw_login(testbed, port, user)
     s.sendall(f"b APPEND {wire(folder)} () {{{len(data)}+}}\r\n".encode())
     view = memoryview(data)
     for i in range(0, len(data), 1 << 20):
@@ -239,14 +244,7 @@ def test_client_gone_mid_append_leaves_nothing(testbed, imapmerge, user):
     name, _ = user
     before = folder_count(testbed, "new", user, "INBOX")
     mid, data = big_message(name, 10 << 20)
-    raw = socket.create_connection(("localhost", imapmerge.imaps_port),
-                                   timeout=60)
-    s = testbed.ctx().wrap_socket(raw, server_hostname="localhost")
-    f = s.makefile("rb")
-    f.readline()
-    s.sendall(f"a LOGIN {user[0]} {user[1]}\r\n".encode())
-    while not f.readline().startswith(b"a "):
-        pass
+    s, f = raw_login(testbed, imapmerge.imaps_port, user)
     s.sendall(f"b APPEND INBOX {{{len(data)}+}}\r\n".encode())
     s.sendall(data[:5 << 20])
     time.sleep(0.5)
@@ -520,7 +518,7 @@ def test_legacy_writes_none_replays_flags(testbed, user):
     message leaves the legacy server alone; the new copy the migration
     makes gets it."""
     name, password = user
-    seeded = testbed.seed(name, count=5, migrated=0, seed_value=31)
+    testbed.seed(name, count=5, migrated=0, seed_value=31)
     im = variant(testbed, user, "lwnone", "legacy-writes none").start()
     try:
         c = login(testbed, im, user)
@@ -573,7 +571,7 @@ def test_local_keywords(testbed, user):
     """Acceptance: with local keywords forced, $label1 is kept by
     imapmerge across sessions and restarts, and SEARCH finds it."""
     name, _ = user
-    seeded = testbed.seed(name, count=4, migrated=2, seed_value=32)
+    testbed.seed(name, count=4, migrated=2, seed_value=32)
     im = variant(testbed, user, "localkw", "local-keywords yes").start()
     try:
         c = login(testbed, im, user)
