@@ -127,6 +127,9 @@ struct config {
 	enum local_keywords	 local_keywords;
 	unsigned int		 sent_copy_window_ms;	/* SMTP then APPEND */
 	unsigned int		 sent_copy_wait_ms;	/* for the server's copy */
+	int			 offline_auth;	/* legacy down: stored hash */
+	unsigned int		 max_preauth_per_ip;	/* connections */
+	unsigned int		 max_login_failures;	/* per IP, decaying */
 
 	char			**hide_folder;
 	size_t			 nhide_folder;

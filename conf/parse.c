@@ -130,7 +130,7 @@ static void	 parse_body(struct parser *, struct scope *);
 
 static kw_fn	 kw_string, kw_user, kw_group, kw_log, kw_log_level;
 static kw_fn	 kw_listen, kw_duration, kw_size, kw_legacy_writes, kw_yesno;
-static kw_fn	 kw_tombstone_action, kw_local_keywords;
+static kw_fn	 kw_tombstone_action, kw_local_keywords, kw_count;
 static kw_fn	 kw_hide_folder, kw_folder_role, kw_send_via, kw_block;
 static kw_fn	 kw_endpoint, kw_username, kw_auth, kw_token_command;
 
@@ -166,6 +166,12 @@ static const struct keyword keywords[] = {
 	    TOP(sent_copy_window_ms) },
 	{ "sent-copy-wait", KW_TOP, 1, 1, "DURATION", kw_duration,
 	    TOP(sent_copy_wait_ms) },
+	{ "offline-auth", KW_TOP, 1, 1, "yes | no", kw_yesno,
+	    TOP(offline_auth) },
+	{ "max-preauth-per-ip", KW_TOP, 1, 1, "NUMBER", kw_count,
+	    TOP(max_preauth_per_ip) },
+	{ "max-login-failures", KW_TOP, 1, 1, "NUMBER", kw_count,
+	    TOP(max_login_failures) },
 	{ "hide-folder", KW_TOP | KW_REPEAT, 1, 1, "NAME", kw_hide_folder, 0 },
 	{ "folder-role", KW_TOP | KW_REPEAT, 3, 3,
 	    "sent|drafts|trash|junk|archive legacy|new NAME",
@@ -1088,6 +1094,31 @@ kw_size(struct parser *p, struct scope *sc, const struct stmt *st,
 	}
 }
 
+static void
+kw_count(struct parser *p, struct scope *sc, const struct stmt *st,
+    const struct keyword *kw)
+{
+	static const struct choice	 units[] = { { "", 1 } };
+	unsigned int			*field = kw_field(p, sc, kw);
+	uint64_t			 v;
+
+	switch (parse_scaled(st->arg[0], units, nitems(units), 1000000, &v)) {
+	case 1:
+		if (v > 0) {
+			*field = (unsigned int)v;
+			break;
+		}
+		/* FALLTHROUGH */
+	case 0:
+		perr(p, st->line, "%s: invalid number \"%s\"", kw->name,
+		    st->arg[0]);
+		break;
+	default:
+		perr(p, st->line, "%s: number out of range \"%s\" (at most "
+		    "1000000)", kw->name, st->arg[0]);
+	}
+}
+
 static int
 listen_parse(struct parser *p, const struct stmt *st,
     const struct keyword *kw, struct listen_conf *l)
@@ -1439,6 +1470,9 @@ config_new(const char *name)
 	conf->legacy_writes = LEGACY_WRITES_FLAGS;
 	conf->sent_copy_window_ms = 10 * 60 * 1000;
 	conf->sent_copy_wait_ms = 20 * 1000;
+	conf->offline_auth = 1;
+	conf->max_preauth_per_ip = 20;
+	conf->max_login_failures = 10;
 	conf->path = strdup(name);
 	conf->state_dir = strdup("/var/lib/imapmerge");
 	for (i = 0; i < BACKEND_COUNT; i++) {

@@ -70,6 +70,8 @@ struct be_cmd {
 	uint64_t		 up_left;	/* bytes still to come */
 	struct evbuffer		*up_hold;	/* bytes held until "+" */
 	backend_drained_cb	*drained;
+	char			*retry;		/* a read's text, to send again */
+	int			 retries;
 	struct be_cmd		*next;
 };
 
@@ -96,7 +98,22 @@ struct backend {
 	struct evbuffer		*sink;		/* literal being streamed */
 	int			 paused;	/* sink full: not reading */
 	struct be_cmd		*up;		/* the upload, queued or sent */
+	backend_lost_cb		*lost_cb;	/* connection gone after open */
+	void			*lost_arg;
+	struct event		*hold;		/* throttled: sending waits */
+	int			 holding;
+	unsigned int		 backoff_ms;	/* the last one asked for */
 };
+
+/*
+ * Office 365 throttles with "BAD Request is throttled.  Suggested Backoff
+ * Time: N milliseconds".  Nothing is sent for that long; a read is sent
+ * again after it (BE_RETRIES times at most), anything else fails with
+ * [UNAVAILABLE], never the BAD.
+ */
+#define BE_RETRIES		3
+#define BE_BACKOFF_DEFAULT_MS	1000
+#define BE_BACKOFF_MAX_MS	(5 * 60 * 1000)
 
 /* Literals at least this big are streamed when the command asks for it;
  * a sink holding more than BE_SINK_HIGH stops reading from the server. */
@@ -191,6 +208,7 @@ be_cmd_free(struct backend *b, struct be_cmd *c)
 	evbuffer_free(c->text);
 	if (c->up_hold != NULL)
 		evbuffer_free(c->up_hold);
+	free(c->retry);
 	if (b->up == c)
 		b->up = NULL;
 	free(c);
@@ -206,6 +224,10 @@ be_close(struct backend *b)
 	if (b->timer != NULL) {
 		event_free(b->timer);
 		b->timer = NULL;
+	}
+	if (b->hold != NULL) {
+		event_free(b->hold);
+		b->hold = NULL;
 	}
 	if (b->token_req != 0 && b->srv->tokens != NULL)
 		token_cancel(b->srv->tokens, b->token_req);
@@ -311,14 +333,24 @@ be_fail(struct backend *b, const char *fmt, ...)
 	char			 why[256];
 	va_list			 ap;
 
+	backend_lost_cb		*lost = NULL;
+	uint64_t		 left;
+
 	if (b->state == BE_CLOSED || b->dead)
 		return;
+	if (b->state == BE_READY) {
+		lost = b->lost_cb;
+		b->lost_cb = NULL;
+	}
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	log_sess(LOG_WARNING, b->sid, "event=backend-failed backend=%s "
 	    "state=%s reason=\"%s\"", backend_name(b),
 	    be_state_names[b->state], why);
+	/* The command streaming a literal: its owner must finish it. */
+	left = b->sink != NULL ? imap_parser_literal_left(b->parser) : 0;
+	b->sink = NULL;
 	be_enter(b, BE_CLOSED);
 	be_close(b);
 	res.text = why;
@@ -327,15 +359,27 @@ be_fail(struct backend *b, const char *fmt, ...)
 		b->queue = c->next;
 		if (b->queue == NULL)
 			b->queue_tail = &b->queue;
+		res.stream_left = left;
+		left = 0;
 		if (c->done != NULL)
 			c->done(b, &res, c->arg);
 		be_cmd_free(b, c);
 	}
+	res.stream_left = 0;
 	if (!b->dead && (cb = b->open_cb) != NULL) {
 		b->open_cb = NULL;
 		cb(b, &res, b->open_arg);
 	}
+	if (!b->dead && lost != NULL)
+		lost(b, why, b->lost_arg);
 	be_unref(b);
+}
+
+void
+backend_on_lost(struct backend *b, backend_lost_cb *cb, void *arg)
+{
+	b->lost_cb = cb;
+	b->lost_arg = arg;
 }
 
 static void
@@ -363,7 +407,8 @@ be_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct backend	*b = arg;
 
-	if (b->state == BE_READY && (b->queue == NULL || b->queue->idle == 2))
+	if (b->state == BE_READY && (b->queue == NULL || b->queue->idle == 2 ||
+	    !b->queue->sent))
 		return;
 	be_fail(b, "%s timed out", b->state == BE_READY ? "command" :
 	    be_state_names[b->state]);
@@ -588,6 +633,23 @@ be_write(struct bufferevent *bev, void *arg)
 	be_unref(b);
 }
 
+/* Commands that change nothing, safe to send again. */
+static int
+be_is_read(const char *command)
+{
+	static const char *const reads[] = {
+		"FETCH ", "UID FETCH ", "SEARCH ", "UID SEARCH ", "SELECT ",
+		"EXAMINE ", "STATUS ", "LIST ", "LSUB ", "NAMESPACE",
+		"NOOP", "CAPABILITY", "CHECK"
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (strncasecmp(command, reads[i], strlen(reads[i])) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 be_cmd_segments(struct backend *b, const char *command, size_t len,
     const size_t *seglen, int nseg, backend_data_cb *data,
@@ -617,6 +679,13 @@ be_cmd_segments(struct backend *b, const char *command, size_t len,
 	c->literal = literal;
 	c->done = done;
 	c->arg = arg;
+	if (nseg == 0 && be_is_read(command) &&
+	    (c->retry = strndup(command, len)) == NULL) {
+		be_cmd_free(b, c);
+		if (done != NULL)
+			done(b, &res, arg);
+		return;
+	}
 	*b->queue_tail = c;
 	b->queue_tail = &c->next;
 	be_send_next(b);
@@ -632,7 +701,7 @@ be_send_next(struct backend *b)
 	struct be_cmd	*c = b->queue;
 	struct evbuffer	*out;
 
-	if (c == NULL || c->sent || b->bev == NULL ||
+	if (c == NULL || c->sent || b->bev == NULL || b->holding ||
 	    (b->state != BE_READY && b->state != BE_LOGIN &&
 	    b->state != BE_GREETING))
 		return;
@@ -705,11 +774,68 @@ be_untagged(struct backend *b, const struct imap_response *r)
 		c->data(b, r, c->arg);
 }
 
+/*
+ * The backoff a throttling answer asks for, in ms; 0 if r is something
+ * else.  "Request is throttled. Suggested Backoff Time: 1234 milliseconds"
+ */
+static unsigned int
+be_throttled(const char *text)
+{
+	const char		*p;
+	unsigned long		 ms;
+	char			*end;
+
+	if (text == NULL || strcasestr(text, "throttled") == NULL)
+		return 0;
+	if ((p = strcasestr(text, "Backoff Time:")) == NULL)
+		return BE_BACKOFF_DEFAULT_MS;
+	p += strlen("Backoff Time:");
+	ms = strtoul(p, &end, 10);
+	if (end == p || ms == 0)
+		return BE_BACKOFF_DEFAULT_MS;
+	return ms > BE_BACKOFF_MAX_MS ? BE_BACKOFF_MAX_MS : (unsigned int)ms;
+}
+
+static void
+be_hold_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend	*b = arg;
+
+	b->holding = 0;
+	be_ref(b);
+	be_send_next(b);
+	be_unref(b);
+}
+
+/* Nothing more goes to the server for ms. */
+static void
+be_hold(struct backend *b, unsigned int ms)
+{
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	log_sess(LOG_WARNING, b->sid, "event=backend-throttled backend=%s "
+	    "user=%s backoff_ms=%u", backend_name(b), b->user ? b->user : "-",
+	    ms);
+	b->backoff_ms = ms;
+	if (b->hold == NULL &&
+	    (b->hold = evtimer_new(b->srv->base, be_hold_over, b)) == NULL)
+		return;
+	b->holding = 1;
+	evtimer_add(b->hold, &tv);
+}
+
+unsigned int
+backend_backoff_ms(const struct backend *b)
+{
+	return b->backoff_ms;
+}
+
 static void
 be_tagged(struct backend *b, const struct imap_response *r)
 {
 	struct be_cmd		*c = b->queue;
 	struct backend_result	 res;
+	unsigned int		 ms = 0;
 
 	if (c == NULL || !c->sent || strcmp(r->tag, c->tag) != 0) {
 		be_fail(b, "unexpected tagged response %s", r->tag);
@@ -717,6 +843,18 @@ be_tagged(struct backend *b, const struct imap_response *r)
 	}
 	if (r->code != NULL && strcasecmp(r->code, "CAPABILITY") == 0)
 		be_caps_set(b, r->code_args, r->ncode_args);
+	if (r->status != IMAP_STATUS_OK && (ms = be_throttled(r->text)) > 0) {
+		be_hold(b, ms);
+		if (c->retry != NULL && c->retries < BE_RETRIES &&
+		    c->upload == 0 && b->sink == NULL) {
+			/* Sent again once the hold is over. */
+			c->retries++;
+			c->sent = 0;
+			evbuffer_drain(c->text, evbuffer_get_length(c->text));
+			evbuffer_add(c->text, c->retry, strlen(c->retry));
+			return;
+		}
+	}
 	b->queue = c->next;
 	if (b->queue == NULL)
 		b->queue_tail = &b->queue;
@@ -727,6 +865,14 @@ be_tagged(struct backend *b, const struct imap_response *r)
 	res.code_args = r->code_args;
 	res.ncode_args = r->ncode_args;
 	res.text = r->text != NULL ? r->text : "";
+	if (ms > 0) {
+		res.status = BACKEND_NO;
+		res.code = "UNAVAILABLE";
+		res.code_args = NULL;
+		res.ncode_args = 0;
+		res.text = "throttled by the server";
+		res.throttled = 1;
+	}
 	if (c->done != NULL)
 		c->done(b, &res, c->arg);
 	be_cmd_free(b, c);
@@ -916,6 +1062,10 @@ be_login_done(struct backend *b, const struct backend_result *res,
 	be_secret_clear(b);
 	if (res->status == BACKEND_FAILED)
 		return;			/* be_fail told the opener */
+	if (res->throttled) {
+		be_fail(b, "login throttled");
+		return;
+	}
 	if (res->status != BACKEND_OK) {
 		log_sess(LOG_INFO, b->sid, "event=backend-login-refused "
 		    "backend=%s user=%s code=%s reason=\"%s\"",

@@ -40,11 +40,17 @@ struct backend_result {
 	size_t			 ncode_args;
 	const char		*text;	/* server text, or our reason */
 	int			 auth_failed;	/* open: credentials refused */
+	int			 throttled;	/* NO [UNAVAILABLE] for a BAD */
+	uint64_t		 stream_left;	/* failed: literal bytes that
+						   never came to the sink */
 };
 
 typedef void	 backend_done_cb(struct backend *, const struct backend_result *,
 		    void *arg);
 typedef void	 backend_data_cb(struct backend *, const struct imap_response *,
+		    void *arg);
+
+typedef void	 backend_lost_cb(struct backend *, const char *why,
 		    void *arg);
 
 struct backend	*backend_new(struct server *, enum backend_side,
@@ -120,6 +126,14 @@ int		 backend_upload_add(struct backend *, struct evbuffer *,
 size_t		 backend_upload_queued(const struct backend *);
 /* Gives up an upload half sent: the connection cannot go on, it fails. */
 void		 backend_upload_abort(struct backend *);
+
+/*
+ * lost() hears, once, that an opened connection ended (timeout, EOF, BYE,
+ * bad response), after its queued commands failed.  It may free b.
+ */
+void		 backend_on_lost(struct backend *, backend_lost_cb *, void *);
+/* The backoff the server last asked for when throttling (ms, 0: never). */
+unsigned int	 backend_backoff_ms(const struct backend *);
 
 int		 backend_ready(const struct backend *);
 int		 backend_has_cap(const struct backend *, const char *);

@@ -10,12 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "protocol/imap_parser.h"
 #include "proxy/auth.h"
 #include "proxy/backend.h"
+#include "proxy/abuse.h"
 #include "proxy/log.h"
+#include "proxy/offline.h"
 #include "proxy/server.h"
 #include "proxy/session_impl.h"
+#include "proxy/state.h"
+#include "proxy/user.h"
 
 #define LOGIN_MAX_USER	256
 #define LOGIN_MAX_PASS	1024
@@ -49,42 +55,154 @@ cmd_starttls(struct imap_session *s, const struct imap_arg *args,
 
 static void	 login_start(struct imap_session *);
 
+/* A wrong password is answered this late: guessing gets slow. */
+#define LOGIN_FAIL_DELAY_MS	2000
+
+static void
+login_fail_answer(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	sess_hold(s);
+	sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication failed.");
+	sess_release(s);
+}
+
+static void
+login_fail_auth(struct imap_session *s)
+{
+	struct timeval	 tv = { LOGIN_FAIL_DELAY_MS / 1000,
+	    (LOGIN_FAIL_DELAY_MS % 1000) * 1000 };
+
+	/* One line per failure for fail2ban (docs/resilience.md). */
+	log_sess(LOG_NOTICE, s->sid, "event=auth-failed user=%s ip=%s",
+	    s->user, s->peer);
+	abuse_login_failed(s->srv, s->peer);
+	sess_login_reset(s);
+	if (s->delay == NULL &&
+	    (s->delay = evtimer_new(s->srv->base, login_fail_answer, s)) ==
+	    NULL) {
+		sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication "
+		    "failed.");
+		return;
+	}
+	evtimer_add(s->delay, &tv);
+}
+
+static void
+login_unavailable(struct imap_session *s)
+{
+	sess_login_reset(s);
+	sess_done(s, "NO [UNAVAILABLE] The mail service is temporarily "
+	    "unavailable, try again later.");
+}
+
+/* Logged in, with both backends or one: the tree, then OK. */
+static void
+login_serve(struct imap_session *s)
+{
+	free(s->login);
+	s->login = NULL;
+	sess_login_folders(s);
+}
+
+static void
+offline_checked(int result, const char *hash, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	s->offline = NULL;
+	sess_hold(s);
+	if (result == 1) {
+		log_sess(LOG_WARNING, s->sid, "event=login-offline user=%s "
+		    "ip=%s", s->user, s->peer);
+		login_serve(s);
+	} else if (result == 0)
+		login_fail_auth(s);
+	else {
+		log_sess(LOG_WARNING, s->sid, "event=login-unavailable "
+		    "user=%s backend=legacy reason=\"no usable offline "
+		    "hash\"", s->user);
+		login_unavailable(s);
+	}
+	sess_release(s);
+}
+
+/*
+ * The legacy server could not say: the hash kept from the last login it
+ * accepted decides, off the loop.
+ */
+static void
+login_offline(struct imap_session *s)
+{
+	char	 err[256], *stored;
+
+	if (!s->srv->conf->offline_auth) {
+		log_sess(LOG_WARNING, s->sid, "event=login-unavailable user=%s "
+		    "backend=legacy reason=\"%s\" offline_auth=no", s->user,
+		    ((struct login *)s->login)->why[BACKEND_LEGACY]);
+		login_unavailable(s);
+		return;
+	}
+	if (s->u == NULL && (s->u = user_get_existing(s->srv, s->user, err,
+	    sizeof(err))) != NULL)
+		s->store = s->u->store;
+	stored = s->store != NULL ? state_meta_get(s->store, "offline-auth") :
+	    NULL;
+	if (stored == NULL) {
+		offline_checked(-1, NULL, s);
+		return;
+	}
+	s->offline = offline_start(s->srv->base, stored, s->cred.password,
+	    s->cred.passlen, offline_checked, s);
+	free(stored);
+	if (s->offline == NULL)
+		offline_checked(-1, NULL, s);
+}
+
 static void
 login_finish(struct imap_session *s)
 {
 	struct login	*l = s->login;
+	const struct backend_result *lr = &l->res[BACKEND_LEGACY],
+			*nr = &l->res[BACKEND_NEW];
 	int		 side;
 
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (!l->done[side])
 			return;
-	credentials_clear(&s->cred);
-	if (l->res[BACKEND_LEGACY].auth_failed) {
-		log_sess(LOG_INFO, s->sid, "event=auth-failed user=%s ip=%s",
-		    s->user, s->peer);
-		goto fail_auth;
-	}
-	for (side = 0; side < BACKEND_COUNT; side++) {
-		if (l->res[side].status != BACKEND_OK) {
-			log_sess(LOG_WARNING, s->sid, "event=login-unavailable "
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (l->res[side].status != BACKEND_OK &&
+		    !l->res[side].auth_failed)
+			log_sess(LOG_WARNING, s->sid, "event=login-degraded "
 			    "user=%s backend=%s reason=\"%s\"", s->user,
 			    config_side_name(side), l->why[side]);
-			goto fail_unavailable;
-		}
+	if (lr->auth_failed) {
+		login_fail_auth(s);
+		return;
 	}
-	free(s->login);
-	s->login = NULL;
-	sess_login_folders(s);
-	return;
-
- fail_auth:
-	sess_login_reset(s);
-	sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-	return;
- fail_unavailable:
-	sess_login_reset(s);
-	sess_done(s, "NO [UNAVAILABLE] The mail service is temporarily "
-	    "unavailable, try again later.");
+	if (nr->auth_failed)
+		log_sess(LOG_WARNING, s->sid, "event=backend-refused user=%s "
+		    "backend=new", s->user);
+	if (lr->status == BACKEND_OK) {
+		s->login_online = true;
+		login_serve(s);
+		return;
+	}
+	/* The legacy server is down.  A new server that checked the same
+	 * password and refused it is enough to say no. */
+	if (nr->auth_failed && s->srv->conf->backend[BACKEND_NEW].auth ==
+	    BACKEND_AUTH_PASSWORD) {
+		login_fail_auth(s);
+		return;
+	}
+	if (nr->status != BACKEND_OK) {
+		log_sess(LOG_WARNING, s->sid, "event=login-unavailable user=%s "
+		    "backend=both", s->user);
+		login_unavailable(s);
+		return;
+	}
+	login_offline(s);
 }
 
 void
@@ -96,9 +214,13 @@ sess_login_reset(struct imap_session *s)
 		backend_free(&s->be[side]);
 	free(s->login);
 	s->login = NULL;
+	offline_cancel(s->offline);
+	s->offline = NULL;
+	sess_folders_free(s);
 	free(s->user);
 	s->user = NULL;
 	credentials_clear(&s->cred);
+	s->login_online = false;
 	sess_enter(s, SESS_NOTAUTH);
 }
 
@@ -129,6 +251,18 @@ login_start(struct imap_session *s)
 	if ((s->login = calloc(1, sizeof(struct login))) == NULL ||
 	    (s->user = strdup(s->cred.user)) == NULL) {
 		sess_close(s, "out of memory");
+		return;
+	}
+	if (abuse_login_blocked(s->srv, s->peer)) {
+		log_sess(LOG_NOTICE, s->sid, "event=login-blocked user=%s ip=%s",
+		    s->user, s->peer);
+		free(s->login);
+		s->login = NULL;
+		free(s->user);
+		s->user = NULL;
+		credentials_clear(&s->cred);
+		sess_done(s, "NO [UNAVAILABLE] Too many failed logins from "
+		    "your address; try again in a few minutes.");
 		return;
 	}
 	sess_enter(s, SESS_AUTHENTICATING);

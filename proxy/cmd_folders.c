@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <openssl/crypto.h>
 
 #include "protocol/imap_parser.h"
 #include "protocol/imap_write.h"
@@ -23,6 +24,7 @@
 #include "proxy/folders.h"
 #include "proxy/log.h"
 #include "proxy/mailbox_impl.h"
+#include "proxy/offline.h"
 #include "proxy/server.h"
 #include "proxy/session_impl.h"
 #include "proxy/state.h"
@@ -37,6 +39,7 @@ struct side_list {
 	int		 need_lsub;
 	int		 done;
 	int		 failed;
+	int		 down;		/* from the cache: the side is down */
 };
 
 struct discover {
@@ -167,6 +170,56 @@ follow_free(char **from, char **to, size_t n)
 	free(to);
 }
 
+/* A side that is down shows the folders it had when last seen. */
+static int
+side_from_cache(struct imap_session *s, int side, struct side_list *l)
+{
+	const struct user_list	*c;
+	size_t			 i;
+
+	side_clear(l);
+	l->done = 1;
+	if (s->u == NULL || !(c = &s->u->lists[side])->known || c->n == 0)
+		return 0;
+	if ((l->f = calloc(c->n, sizeof(*l->f))) == NULL ||
+	    (c->prefix != NULL && (l->prefix = strdup(c->prefix)) == NULL))
+		return -1;
+	l->cap = c->n;
+	for (i = 0; i < c->n; i++) {
+		l->f[i] = c->f[i];
+		if ((l->f[i].name = strdup(c->f[i].name)) == NULL)
+			return -1;
+		l->n++;
+	}
+	return 0;
+}
+
+static void
+side_to_cache(struct imap_session *s, int side, const struct side_list *l)
+{
+	struct user_list	*c;
+	size_t			 i;
+
+	if (s->u == NULL)
+		return;
+	c = &s->u->lists[side];
+	user_list_clear(c);
+	if ((l->n > 0 && (c->f = calloc(l->n, sizeof(*c->f))) == NULL) ||
+	    (l->prefix != NULL && (c->prefix = strdup(l->prefix)) == NULL)) {
+		user_list_clear(c);
+		return;
+	}
+	for (i = 0; i < l->n; i++) {
+		c->f[i] = l->f[i];
+		if ((c->f[i].name = strdup(l->f[i].name)) == NULL) {
+			user_list_clear(c);
+			return;
+		}
+		c->n++;
+	}
+	c->known = true;
+}
+
 static void
 discover_finish(struct discover *d)
 {
@@ -194,6 +247,9 @@ discover_finish(struct discover *d)
 			in.follow_to = (const char *const *)to;
 			in.nfollow = nfollow;
 		}
+		for (side = 0; side < BACKEND_COUNT; side++)
+			if (!d->side[side].down)
+				side_to_cache(s, side, &d->side[side]);
 		if ((fs = folders_build(&in, &err)) == NULL) {
 			log_sess(LOG_WARNING, s->sid, "event=folders-failed "
 			    "user=%s reason=\"%s\"", s->user, err);
@@ -222,7 +278,12 @@ discover_step_done(struct backend *b, const struct backend_result *res,
 	struct discover		*d = arg;
 	int			 side = backend_side(b), other;
 
-	if (res->status != BACKEND_OK) {
+	if (res->status == BACKEND_FAILED) {
+		/* Lost on the way: as if it had been down from the start. */
+		if (side_from_cache(d->s, side, &d->side[side]) == -1)
+			d->side[side].failed = 1;
+		d->side[side].down = 1;
+	} else if (res->status != BACKEND_OK) {
 		d->side[side].failed = 1;
 		d->side[side].done = 1;
 	} else if (d->side[side].need_lsub) {
@@ -275,7 +336,19 @@ discover(struct imap_session *s, discover_cb *cb)
 	}
 	d->s = s;
 	d->cb = cb;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (!sess_side_up(s, side)) {
+			if (side_from_cache(s, side, &d->side[side]) == -1)
+				d->side[side].failed = 1;
+			d->side[side].down = 1;
+		}
+	if (d->side[BACKEND_LEGACY].down && d->side[BACKEND_NEW].down) {
+		discover_finish(d);
+		return;
+	}
 	for (side = 0; side < BACKEND_COUNT; side++) {
+		if (d->side[side].down)
+			continue;
 		if (backend_has_cap(s->be[side], "NAMESPACE"))
 			backend_cmd(s->be[side], "NAMESPACE", discover_data,
 			    discover_ns_done, d);
@@ -344,9 +417,57 @@ follow_collect(struct imap_session *s, char ***from, char ***to, size_t *n)
  * Login.
  */
 
+/* The hash is the user's: it is kept even if the session went meanwhile. */
+static void
+offline_made(int result, const char *hash, void *arg)
+{
+	struct user	*u = arg;
+
+	u->hashing = false;
+	if (result != 0 || state_meta_set(u->store, "offline-auth", hash) ==
+	    -1)
+		log_warnx("user %s: the offline password hash could not be "
+		    "stored", u->name);
+	else {
+		memcpy(u->memo, u->memo_pending, sizeof(u->memo));
+		u->memo_set = true;
+		log_info("event=offline-hash-stored user=%s", u->name);
+	}
+	user_put(&u);
+}
+
+/*
+ * The legacy server accepted the password: keep its hash for a login
+ * while that server is down, unless this very password is on record.
+ */
+static void
+offline_remember(struct imap_session *s)
+{
+	struct user	*u;
+	char		 err[128];
+
+	if (!s->login_online || s->u == NULL || s->u->hashing ||
+	    !s->srv->conf->offline_auth)
+		return;
+	offline_memo(s->cred.password, s->cred.passlen, s->u->memo_pending);
+	if (s->u->memo_set && CRYPTO_memcmp(s->u->memo_pending, s->u->memo,
+	    sizeof(s->u->memo)) == 0)
+		return;
+	if ((u = user_get(s->srv, s->user, err, sizeof(err))) == NULL)
+		return;
+	u->hashing = true;
+	if (offline_start(s->srv->base, NULL, s->cred.password,
+	    s->cred.passlen, offline_made, u) == NULL) {
+		u->hashing = false;
+		user_put(&u);
+	}
+}
+
 static void
 login_discovered(struct imap_session *s, int ok)
 {
+	int	 side;
+
 	if (!ok) {
 		sess_login_reset(s);
 		sess_done(s, "NO [UNAVAILABLE] The mail service is temporarily "
@@ -355,8 +476,21 @@ login_discovered(struct imap_session *s, int ok)
 	}
 	sess_authenticated(s);
 	sess_parser_relax(s);
-	log_sess(LOG_INFO, s->sid, "event=logged-in user=%s ip=%s", s->user,
-	    s->peer);
+	log_sess(LOG_INFO, s->sid, "event=logged-in user=%s ip=%s "
+	    "legacy=%s new=%s", s->user, s->peer,
+	    sess_side_up(s, BACKEND_LEGACY) ? "up" : "down",
+	    sess_side_up(s, BACKEND_NEW) ? "up" : "down");
+	offline_remember(s);
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (!sess_side_up(s, side))
+			sess_printf(s, "* OK [ALERT] %s\r\n", side ==
+			    BACKEND_LEGACY ? "The old mail server cannot be "
+			    "reached now: mail that is only there is listed "
+			    "but cannot be opened until it is back." :
+			    "The new mail server cannot be reached now: new "
+			    "mail, sending copies and changes wait until it "
+			    "is back.");
+	sess_links_start(s);
 	sess_done(s, "OK [CAPABILITY %s] Logged in", sess_capabilities(s));
 }
 
@@ -365,11 +499,14 @@ sess_login_folders(struct imap_session *s)
 {
 	char	 err[256];
 
-	if ((s->u = user_get(s->srv, s->user, err, sizeof(err))) != NULL)
-		s->store = s->u->store;
-	else
-		log_sess(LOG_WARNING, s->sid, "event=state-unavailable user=%s "
-		    "reason=\"%s\"", s->user, err);
+	if (s->u == NULL) {
+		if ((s->u = user_get(s->srv, s->user, err, sizeof(err))) !=
+		    NULL)
+			s->store = s->u->store;
+		else
+			log_sess(LOG_WARNING, s->sid, "event=state-unavailable "
+			    "user=%s reason=\"%s\"", s->user, err);
+	}
 	discover(s, login_discovered);
 }
 

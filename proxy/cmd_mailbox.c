@@ -600,6 +600,24 @@ fetch_finish(struct fetch_req *q)
 static void	 fetch_send(struct fetch_req *, int);
 
 static void
+fetch_pad(struct imap_session *s, uint64_t n)
+{
+	static char		 spaces[16384];
+	struct evbuffer		*out;
+	size_t			 k;
+
+	if (s->bev == NULL)
+		return;
+	if (spaces[0] != ' ')
+		memset(spaces, ' ', sizeof(spaces));
+	out = bufferevent_get_output(s->bev);
+	for (; n > 0; n -= k) {
+		k = n < sizeof(spaces) ? (size_t)n : sizeof(spaces);
+		evbuffer_add_reference(out, spaces, k, NULL, NULL);
+	}
+}
+
+static void
 fetch_done(struct backend *b, const struct backend_result *res, void *arg)
 {
 	struct fetch_req	*q = arg;
@@ -610,10 +628,15 @@ fetch_done(struct backend *b, const struct backend_result *res, void *arg)
 		log_sess(LOG_WARNING, q->s->sid, "event=fetch-failed side=%s "
 		    "reason=\"%s\"", backend_name(b), res->text);
 	}
-	/* A line left open by a failed stream cannot be finished. */
+	/*
+	 * A line left open by a failed stream: the literal is owed its
+	 * announced size, so it is made up with spaces and the line closed;
+	 * the NO that ends the command says the data is not to be trusted,
+	 * and the session goes on.
+	 */
 	if (q->cur.open) {
-		sess_printf(q->s, "* BYE Lost the server in mid-message\r\n");
-		sess_close(q->s, "backend lost while streaming");
+		fetch_pad(q->s, res->stream_left);
+		sess_printf(q->s, ")\r\n");
 		memset(&q->cur, 0, sizeof(q->cur));
 	}
 	q->queued = -1;
@@ -904,6 +927,13 @@ idle_backend_data(struct backend *b, const struct imap_response *r,
 		/* Queuing the sync's SELECT ends the backends' IDLE. */
 		mbox_resync(s, idle_polled);
 	}
+}
+
+void
+sess_idle_kick(struct imap_session *s)
+{
+	if (s->sel != NULL && s->sel->idling && s->sync == NULL)
+		mbox_resync(s, idle_polled);
 }
 
 static void

@@ -20,9 +20,11 @@
 #include <openssl/ssl.h>
 
 #include "conf/config.h"
+#include "proxy/abuse.h"
 #include "proxy/auth.h"
 #include "proxy/daemon.h"
 #include "proxy/log.h"
+#include "proxy/offline.h"
 #include "proxy/server.h"
 #include "proxy/smtp_session.h"
 #include "proxy/user.h"
@@ -146,6 +148,8 @@ daemon_setup(struct server *srv)
 		log_warnx("libsasl2 initialisation failed");
 		return -1;
 	}
+	if ((srv->abuse = abuse_new()) == NULL)
+		fatalx("out of memory");
 	if (daemon_tls(srv) == -1)
 		return -1;
 	if (nb->auth == BACKEND_AUTH_XOAUTH2 &&
@@ -163,7 +167,9 @@ daemon_teardown(struct server *srv)
 	listen_stop(srv);
 	imap_sessions_free_all(srv);
 	smtp_sessions_free_all(srv);
+	offline_shutdown();		/* its callbacks hold user refs */
 	users_free_all(srv);
+	abuse_free(&srv->abuse);
 	token_cache_free(&srv->tokens);
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (srv->backend_tls[side] != NULL)

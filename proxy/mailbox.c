@@ -270,6 +270,7 @@ struct side_sync {
 	bool		 scanned;
 	bool		 partial;	/* changed flags only: nothing vanishes */
 	bool		 kw_refused;	/* PERMANENTFLAGS without \\* */
+	bool		 lost;		/* backend down: side left as is */
 };
 
 #define SYNC_PROGRESS_S	10
@@ -419,6 +420,7 @@ sync_fetch_done(struct backend *b, const struct backend_result *res,
 	ss->pending--;
 	if (res->status != BACKEND_OK) {
 		ss->failed = true;
+		ss->lost = res->status == BACKEND_FAILED || res->throttled;
 		snprintf(y->why, sizeof(y->why), "%s: %s", backend_name(b),
 		    res->text);
 	}
@@ -440,6 +442,7 @@ sync_selected(struct backend *b, const struct backend_result *res,
 	ss->selected = true;
 	if (res->status != BACKEND_OK || ss->uidvalidity == 0) {
 		ss->failed = true;
+		ss->lost = res->status == BACKEND_FAILED || res->throttled;
 		snprintf(y->why, sizeof(y->why), "%s: %s", backend_name(b),
 		    res->status != BACKEND_OK ? res->text : "no UIDVALIDITY");
 		sync_step_done(y);
@@ -554,12 +557,52 @@ sync_select_side(struct sync *y, const struct ufolder *f, int side)
 	if (!f->part[side].present || f->part[side].noselect)
 		return true;
 	y->side[side].active = true;
+	if (!sess_side_up(y->s, side)) {
+		/* Down: its messages stay as the view has them. */
+		y->side[side].failed = y->side[side].lost = true;
+		return true;
+	}
 	y->side[side].pending++;
 	if (select_cmd(y->s, f, side, y->readonly, sync_select_data,
 	    sync_selected, y))
 		return true;
 	y->side[side].pending--;
 	return false;
+}
+
+/*
+ * A backend back after an outage: the selected folder selected on it
+ * again, first in its queue, so that the session's commands find it.
+ */
+void
+mbox_reselect_side(struct imap_session *s, int side)
+{
+	const struct ufolder	*f;
+
+	if (s->sel == NULL || s->folders == NULL ||
+	    (f = folders_find(s->folders, s->sel->path)) == NULL ||
+	    !f->part[side].present || f->part[side].noselect)
+		return;
+	select_cmd(s, f, side, s->sel->readonly, NULL, NULL, NULL);
+}
+
+/* A side lost during the sync contributes nothing. */
+static void
+side_drop(struct side_sync *ss)
+{
+	size_t	 i;
+
+	for (i = 0; i < ss->narr; i++) {
+		free((char *)ss->arr[i].key);
+		free((char *)ss->arr[i].akey);
+		free((char *)ss->arr[i].keywords);
+	}
+	ss->narr = 0;
+	for (i = 0; i < ss->nscan; i++)
+		free(ss->scan[i].keywords);
+	ss->nscan = 0;
+	ss->active = false;
+	ss->scanned = false;
 }
 
 /*
@@ -850,12 +893,25 @@ sync_apply(struct sync *y)
 	struct imap_session	*s = y->s;
 	const struct view_stats	*st;
 	int			 side;
-	bool			 ok = true, big;
+	bool			 ok = true, big, live = false, down = false;
 
-	for (side = 0; side < BACKEND_COUNT; side++)
-		if (y->side[side].failed)
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		struct side_sync *ss = &y->side[side];
+
+		if (ss->lost) {
+			down = true;
+			side_drop(ss);
+		} else if (ss->failed)
 			ok = false;
-	if (ok && apply(y) == -1) {
+		else if (ss->active)
+			live = true;
+	}
+	if (down)
+		log_sess(LOG_DEBUG, s->sid, "event=sync-partial user=%s "
+		    "folder=\"%s\" legacy=%s new=%s", s->user, y->mb->path,
+		    y->side[0].lost ? "down" : "up",
+		    y->side[1].lost ? "down" : "up");
+	if (ok && (live || !down) && apply(y) == -1) {
 		ok = false;
 		snprintf(y->why, sizeof(y->why), "state store error");
 		/* The view may hold half a sync: reread it from the store. */

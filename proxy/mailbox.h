@@ -24,6 +24,8 @@ void		 mbox_select(struct imap_session *, const struct ufolder *,
 		    bool readonly, mbox_sync_cb *);
 /* Syncs the selected folder again (NOOP, CHECK, IDLE polls). */
 void		 mbox_resync(struct imap_session *, mbox_sync_cb *);
+/* Selects the selected folder's part on side again (a relinked backend). */
+void		 mbox_reselect_side(struct imap_session *, int side);
 /* Leaves the selected folder (UNSELECT, CLOSE, SELECT of another). */
 void		 mbox_close(struct imap_session *);
 

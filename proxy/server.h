@@ -14,6 +14,7 @@ struct event_base;
 struct evdns_base;
 struct imap_session;
 struct listener;
+struct abuse;
 struct token_cache;
 struct user;
 struct smtp_session;
@@ -30,6 +31,7 @@ struct server {
 	struct user		*users;			/* logged in, user.c */
 	struct smtp_session	*smtp_sessions;		/* submission */
 	unsigned long		 next_session_id;
+	struct abuse		*abuse;			/* per-IP limits */
 };
 
 /* Binds every configured listener; -1 after logging why. */

@@ -26,10 +26,12 @@
 #include <openssl/ssl.h>
 
 #include "protocol/imap_parser.h"
+#include "proxy/abuse.h"
 #include "proxy/auth.h"
 #include "proxy/backend.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
+#include "proxy/offline.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/session_impl.h"
@@ -56,6 +58,10 @@ sess_enter(struct imap_session *s, enum sess_state st)
 {
 	log_sess(LOG_DEBUG, s->sid, "state %s -> %s",
 	    sess_state_names[s->state], sess_state_names[st]);
+	if (s->preauth && st != SESS_NOTAUTH && st != SESS_AUTHENTICATING) {
+		abuse_preauth_leave(s->srv, s->peer);
+		s->preauth = false;
+	}
 	s->state = st;
 }
 
@@ -96,6 +102,8 @@ sess_done(struct imap_session *s, const char *fmt, ...)
 		sess_close(s, "too many invalid commands");
 	}
 	if (!s->closing && s->bev != NULL)
+		sess_links_idle(s);
+	if (!s->closing && s->bev != NULL && !s->busy)
 		sess_input(s);
 }
 
@@ -118,8 +126,14 @@ sess_free(struct imap_session *s)
 		if ((*s->prevp = s->next) != NULL)
 			s->next->prevp = s->prevp;
 	}
+	if (s->preauth)
+		abuse_preauth_leave(s->srv, s->peer);
+	sess_links_free(s);
 	for (side = 0; side < BACKEND_COUNT; side++)
 		backend_free(&s->be[side]);
+	offline_cancel(s->offline);
+	if (s->delay != NULL)
+		event_free(s->delay);
 	sess_append_free(s);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
@@ -240,6 +254,17 @@ imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	sess_timeouts(s);
+	if (!abuse_preauth_enter(srv, s->peer)) {
+		log_sess(LOG_NOTICE, s->sid, "event=preauth-limit ip=%s",
+		    s->peer);
+		sess_printf(s, "* BYE Too many connections from your address"
+		    "\r\n");
+		sess_hold(s);
+		sess_close(s, "too many connections from this address");
+		sess_release(s);
+		return;
+	}
+	s->preauth = true;
 	sess_printf(s, "* OK [CAPABILITY %s] imapmerge ready\r\n",
 	    sess_capabilities(s));
 }

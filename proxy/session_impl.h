@@ -30,6 +30,16 @@ struct mbox;
 struct view;
 struct append_req;
 struct backend_result;
+struct offline_job;
+
+/* One backend connection's upkeep after login (relink.c). */
+struct sess_link {
+	struct event		*timer;		/* next reconnect attempt */
+	struct backend		*pending;	/* opening; swapped in when up */
+	unsigned int		 tries;
+	long long		 down_since;	/* seconds since 1970, 0: up */
+	bool			 folders_stale;	/* tree built without it */
+};
 
 enum sess_state {
 	SESS_NOTAUTH,
@@ -85,6 +95,11 @@ struct imap_session {
 				    struct view *, const char *);
 	void			*login;		/* login progress, cmd_auth.c */
 	struct append_req	*append;	/* APPEND in progress */
+	struct sess_link	 link[BACKEND_COUNT];
+	struct offline_job	*offline;	/* a hash being made or checked */
+	struct event		*delay;		/* a failed login's answer */
+	bool			 preauth;	/* counted by abuse.c */
+	bool			 login_online;	/* the legacy server said yes */
 };
 
 /* Command table entry: allowed states are bits (1 << SESS_*). */
@@ -169,6 +184,8 @@ CMD_FN(sess_uid_move);
 
 /* cmd_mailbox.c */
 int		 sess_idle_line(struct imap_session *, struct evbuffer *);
+/* In IDLE: sync the folder now (a backend came back). */
+void		 sess_idle_kick(struct imap_session *);
 
 /* cmd_append.c: messages at least this big stream in */
 #define SESS_APPEND_STREAM_MIN	(64 * 1024)
@@ -185,6 +202,14 @@ bool		 sess_new_made(const struct backend_result *);
 /* "APPEND wire (flags keywords) "date"" without the literal (free it). */
 char		*sess_new_append(const struct backend *, const char *wire,
 		    uint8_t flags, const char *keywords, const char *date);
+
+/* relink.c: after login, a lost backend is opened again with backoff,
+ * the selected folder selected again on it and synced. */
+void		 sess_links_start(struct imap_session *);
+void		 sess_links_free(struct imap_session *);
+/* Called when a command ends: work a relink left for a quiet moment. */
+void		 sess_links_idle(struct imap_session *);
+bool		 sess_side_up(const struct imap_session *, int side);
 
 /* cmd_auth.c */
 void		 sess_auth_step(struct imap_session *, const char *);

@@ -2,12 +2,15 @@
  * Per-user contexts (see user.h).  A user has few sessions at a time, and
  * a node few hundred users, so a list is enough.
  */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "proxy/folders.h"
 #include "proxy/mailbox_impl.h"
 #include "proxy/server.h"
 #include "proxy/state.h"
@@ -45,15 +48,59 @@ user_get(struct server *srv, const char *name, char *err, size_t errlen)
 	return u;
 }
 
+struct user *
+user_get_existing(struct server *srv, const char *name, char *err,
+    size_t errlen)
+{
+	struct user	*u;
+	struct stat	 sb;
+	char		*file, *path = NULL;
+	int		 exists;
+
+	for (u = srv->users; u != NULL; u = u->next)
+		if (strcmp(u->name, name) == 0)
+			return user_get(srv, name, err, errlen);
+	if ((file = state_file_name(name)) == NULL ||
+	    asprintf(&path, "%s/%s", srv->conf->state_dir, file) == -1) {
+		free(file);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	exists = stat(path, &sb) == 0;
+	free(file);
+	free(path);
+	if (!exists) {
+		snprintf(err, errlen, "no state for this user");
+		return NULL;
+	}
+	return user_get(srv, name, err, errlen);
+}
+
+void
+user_list_clear(struct user_list *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->f[i].name);
+	free(l->f);
+	free(l->prefix);
+	memset(l, 0, sizeof(*l));
+}
+
 static void
 user_free(struct user *u)
 {
+	int	 side;
+
 	if ((*u->prevp = u->next) != NULL)
 		u->next->prevp = u->prevp;
 	mbox_free_all(u);
 	if (u->linger != NULL)
 		event_free(u->linger);
 	state_close(&u->store);
+	for (side = 0; side < 2; side++)
+		user_list_clear(&u->lists[side]);
 	free(u->name);
 	free(u);
 }

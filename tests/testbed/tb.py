@@ -410,8 +410,25 @@ def record_pid(tbdir, name, pid):
         f.write(f"{name} {pid}\n")
 
 
+def process_alive(pid):
+    """Running, not a zombie nobody reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def start_dovecot(tbdir, side):
     d = os.path.join(tbdir, side)
+    pidfile = os.path.join(d, "run", "master.pid")
+    if os.path.exists(pidfile):
+        # A master killed with SIGKILL leaves its pid file behind, and its
+        # zombie may linger: Dovecot would think itself still running.
+        with open(pidfile) as f:
+            old = f.read().strip()
+        if not old.isdigit() or not process_alive(int(old)):
+            os.unlink(pidfile)
     penalty = os.path.join(d, "run", "anvil-auth-penalty")
     if os.path.exists(penalty):
         os.unlink(penalty)
@@ -433,6 +450,53 @@ def start_dovecot(tbdir, side):
             break
         time.sleep(0.02)
     record_pid(tbdir, f"dovecot-{side}", int(open(pidfile).read().strip()))
+
+
+def dovecot_pids(tbdir, side):
+    """The master of one side's Dovecot and all its descendants."""
+    with open(os.path.join(tbdir, side, "run", "master.pid")) as f:
+        master = int(f.read().strip())
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out = [master]
+    i = 0
+    while i < len(out):
+        out += children.get(out[i], [])
+        i += 1
+    return out
+
+
+def signal_dovecot(tbdir, side, sig):
+    """SIGSTOP/SIGCONT one side's Dovecot, every process of it."""
+    for pid in dovecot_pids(tbdir, side):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop_dovecot(tbdir, side):
+    """Stops one side's Dovecot (all its connections go with it)."""
+    pids = dovecot_pids(tbdir, side)
+    signal_dovecot(tbdir, side, signal.SIGCONT)
+    os.kill(pids[0], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and \
+            any(process_alive(p) for p in pids):
+        time.sleep(0.05)
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def start_daemon(tbdir, name, args):
