@@ -1056,6 +1056,13 @@ kw_duration(struct parser *p, struct scope *sc, const struct stmt *st,
 
 	switch (parse_scaled(st->arg[0], units, nitems(units), INT_MAX, &v)) {
 	case 1:
+		/* It is also how often a backend IDLE is renewed: servers may
+		 * end one after 30 minutes (RFC 2177), some sooner. */
+		if (kw->off == TOP(poll_interval_ms) && v > 10 * 60 * 1000) {
+			perr(p, st->line, "%s: at most 10m (backend IDLE is "
+			    "renewed at this interval)", kw->name);
+			break;
+		}
 		*field = (unsigned int)v;
 		break;
 	case 0:
@@ -1114,7 +1121,7 @@ kw_count(struct parser *p, struct scope *sc, const struct stmt *st,
 		    st->arg[0]);
 		break;
 	default:
-		perr(p, st->line, "%s: number out of range \"%s\" (at most "
+		perr(p, st->line, "%s: number out of range \"%s\" (1 to "
 		    "1000000)", kw->name, st->arg[0]);
 	}
 }

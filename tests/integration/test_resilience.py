@@ -262,7 +262,9 @@ def test_hostile_backend(testbed, user, mode):
             assert typ == "OK"
             c.logout()
         assert im.alive()
-        assert im.rss_kb() - base < 16384, "memory grew"
+        # ASan's shadow memory and quarantine make the figure meaningless.
+        if "asan" not in os.environ.get("IMAPMERGE_BUILD", ""):
+            assert im.rss_kb() - base < 16384, "memory grew"
         assert "event=backend-failed backend=new" in im.log()
     finally:
         im.stop()

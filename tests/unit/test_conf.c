@@ -131,6 +131,10 @@ static const struct err_row prefix_rows[] = {
 	    "out of range \"99999999999ms\"" } },
 	{ "command-timeout 1000h\n", { "1: command-timeout: duration out of "
 	    "range \"1000h\"" } },
+	{ "poll-interval 11m\n", { "1: poll-interval: at most 10m (backend "
+	    "IDLE is renewed at this interval)" } },
+	{ "max-login-failures 0\n", { "1: max-login-failures: number out "
+	    "of range \"0\" (1 to 1000000)" } },
 	{ "max-message-size 5T\n", { "1: max-message-size: invalid size "
 	    "\"5T\" (a number with k, M or G)" } },
 	{ "max-message-size 4G\n", { "1: max-message-size: size out of "
