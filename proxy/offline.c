@@ -49,37 +49,6 @@ static struct event	*done_ev;
 static unsigned char	 memo_key[32];
 static int		 memo_key_set;
 
-static void
-hex(char *out, const unsigned char *in, size_t n)
-{
-	static const char	 digits[] = "0123456789abcdef";
-	size_t			 i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int
-unhex(unsigned char *out, size_t n, const char *in, size_t inlen)
-{
-	size_t	 i;
-	int	 hi, lo;
-
-	if (inlen != 2 * n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		hi = OPENSSL_hexchar2int((unsigned char)in[2 * i]);
-		lo = OPENSSL_hexchar2int((unsigned char)in[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 static int
 derive(const char *pass, size_t len, const unsigned char *salt,
     unsigned int iter, unsigned char out[HASH_LEN])
@@ -100,8 +69,12 @@ offline_hash_make(const char *pass, size_t len, unsigned int iter, char *out,
 	    RAND_bytes(salt, sizeof(salt)) != 1 ||
 	    derive(pass, len, salt, iter, h) == -1)
 		return -1;
-	hex(salthex, salt, sizeof(salt));
-	hex(hhex, h, sizeof(h));
+	if (OPENSSL_buf2hexstr_ex(salthex, sizeof(salthex), NULL, salt,
+	    sizeof(salt), '\0') != 1 || OPENSSL_buf2hexstr_ex(hhex,
+	    sizeof(hhex), NULL, h, sizeof(h), '\0') != 1) {
+		OPENSSL_cleanse(h, sizeof(h));
+		return -1;
+	}
 	OPENSSL_cleanse(h, sizeof(h));
 	n = snprintf(out, outlen, "pbkdf2-sha256$%u$%s$%s", iter, salthex,
 	    hhex);
@@ -112,9 +85,10 @@ int
 offline_hash_verify(const char *stored, const char *pass, size_t len)
 {
 	unsigned char	 salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
-	const char	*p, *salthex, *hhex;
+	const char	*p, *hhex;
 	unsigned long	 iter;
-	char		*end;
+	char		*end, salthex[2 * SALT_LEN + 1];
+	size_t		 n;
 	int		 ok;
 
 	if (strncmp(stored, "pbkdf2-sha256$", 14) != 0)
@@ -123,10 +97,15 @@ offline_hash_verify(const char *stored, const char *pass, size_t len)
 	iter = strtoul(p, &end, 10);
 	if (end == p || *end != '$' || iter < ITER_MIN || iter > ITER_MAX)
 		return -1;
-	salthex = end + 1;
-	if ((hhex = strchr(salthex, '$')) == NULL ||
-	    unhex(salt, sizeof(salt), salthex, (size_t)(hhex - salthex)) ==
-	    -1 || unhex(want, sizeof(want), hhex + 1, strlen(hhex + 1)) == -1)
+	p = end + 1;
+	if ((hhex = strchr(p, '$')) == NULL ||
+	    (size_t)(hhex - p) != sizeof(salthex) - 1)
+		return -1;
+	memcpy(salthex, p, sizeof(salthex) - 1);
+	salthex[sizeof(salthex) - 1] = '\0';
+	if (OPENSSL_hexstr2buf_ex(salt, sizeof(salt), &n, salthex, '\0') !=
+	    1 || n != sizeof(salt) || OPENSSL_hexstr2buf_ex(want,
+	    sizeof(want), &n, hhex + 1, '\0') != 1 || n != sizeof(want))
 		return -1;
 	if (derive(pass, len, salt, (unsigned int)iter, got) == -1)
 		return -1;
