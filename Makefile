@@ -4,7 +4,8 @@
 #   make check      install what is missing (as root), build, run every test
 #   make demo       start the test bed with sample mail (and imapmerge in front)
 #   make asan       build and run the whole suite under ASan + UBSan
-#   make fuzz       build one libFuzzer target per parser, run each FUZZ_SECONDS
+#   make fuzz       build the libFuzzer targets (parsers, whole session), run
+#                   each FUZZ_SECONDS
 #   make bench      run the benchmarks, results in build/bench/
 #   make install    PREFIX=/usr/local DESTDIR=
 #
@@ -108,11 +109,20 @@ asan: deps
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(PYTHON) tests/run --build build/asan
 
-# libFuzzer targets are built with clang over the protocol sources only.
+# libFuzzer targets are built with clang over the protocol sources only,
+# but for the session target.
 FUZZ_FLAGS	 = -std=c11 -O1 -g -fno-omit-frame-pointer \
-		   -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(PKG_CFLAGS)
+		   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		   $(CPPFLAGS) $(PKG_CFLAGS)
 
 $(B)/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The session target is the whole daemon but main.c, and but conn.c, which
+# the harness includes with its own conn_connect (bufferevent pairs).
+$(B)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c \
+    $(filter-out proxy/conn.c,$(CORE_SRC)) $(PROTO_SRC)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -122,8 +132,10 @@ fuzz:
 	@set -e; for f in $(FUZZ_BIN); do \
 	    name=$$(basename $$f); seeds=tests/fuzz/corpus/$${name#fuzz_}; \
 	    work=$(B)/fuzz/work/$$name; mkdir -p $$work $$seeds; \
+	    dict=tests/fuzz/$${name#fuzz_}.dict; \
+	    [ -f $$dict ] && dict=-dict=$$dict || dict=; \
 	    echo "== $$name for $(FUZZ_SECONDS) s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$dict \
 	        -artifact_prefix=$(B)/fuzz/ -print_final_stats=1 \
 	        $$work $$seeds 2>$(B)/fuzz/$$name.log || \
 	        { tail -40 $(B)/fuzz/$$name.log; exit 1; }; \

@@ -103,6 +103,21 @@ struct backend {
 	struct event		*hold;		/* throttled: sending waits */
 	int			 holding;
 	unsigned int		 backoff_ms;	/* the last one asked for */
+	struct be_later		*later, **later_tail;
+	struct event		*later_ev;
+};
+
+/*
+ * A command refused before it was queued (the connection is gone, an
+ * upload is running) is answered from the event loop, never from inside
+ * the call that made it: callers may go on using their state after
+ * backend_cmd() returns.
+ */
+struct be_later {
+	backend_done_cb		*done;
+	void			*arg;
+	const char		*text;		/* static */
+	struct be_later		*next;
 };
 
 /*
@@ -123,6 +138,8 @@ struct backend {
 static void	 be_fail(struct backend *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	 be_send_next(struct backend *);
+static void	 be_fail_later(struct backend *, backend_done_cb *, void *,
+		    const char *);
 static void	 be_send_segment(struct backend *, struct be_cmd *);
 static int	 be_has_segment(const struct backend *);
 static void	 be_login(struct backend *);
@@ -239,12 +256,19 @@ static void
 be_destroy(struct backend *b)
 {
 	struct be_cmd	*c;
+	struct be_later	*l;
 
 	be_close(b);
 	while ((c = b->queue) != NULL) {
 		b->queue = c->next;
 		be_cmd_free(b, c);
 	}
+	while ((l = b->later) != NULL) {
+		b->later = l->next;
+		free(l);
+	}
+	if (b->later_ev != NULL)
+		event_free(b->later_ev);
 	imap_parser_free(&b->parser);
 	be_caps_clear(b);
 	free(b->user);
@@ -529,20 +553,17 @@ backend_cmd_upload(struct backend *b, const char *prefix, uint64_t size,
     backend_data_cb *data, backend_drained_cb *drained, backend_done_cb *done,
     void *arg)
 {
-	struct backend_result	 res = { .status = BACKEND_FAILED,
-	    .text = "an upload is already running" };
 	char			*cmd;
 	int			 nonsync = backend_has_cap(b, "LITERAL+");
 	struct be_cmd		*c;
 
 	if (b->up != NULL) {
-		done(b, &res, arg);
+		be_fail_later(b, done, arg, "an upload is already running");
 		return;
 	}
 	if (asprintf(&cmd, "%s {%llu%s}", prefix, (unsigned long long)size,
 	    nonsync ? "+" : "") == -1) {
-		res.text = "out of memory";
-		done(b, &res, arg);
+		be_fail_later(b, done, arg, "out of memory");
 		return;
 	}
 	be_cmd_segments(b, cmd, strlen(cmd), NULL, 0, data, NULL, done, arg);
@@ -651,20 +672,63 @@ be_is_read(const char *command)
 }
 
 static void
+be_later_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend		*b = arg;
+	struct backend_result	 res = { .status = BACKEND_FAILED };
+	struct be_later		*l;
+
+	be_ref(b);
+	while (!b->dead && (l = b->later) != NULL) {
+		if ((b->later = l->next) == NULL)
+			b->later_tail = &b->later;
+		res.text = l->text;
+		l->done(b, &res, l->arg);
+		free(l);
+	}
+	be_unref(b);
+}
+
+static void
+be_fail_later(struct backend *b, backend_done_cb *done, void *arg,
+    const char *text)
+{
+	static const struct timeval	 now = { 0, 0 };
+	struct backend_result		 res = { .status = BACKEND_FAILED,
+	    .text = text };
+	struct be_later			*l;
+
+	if (done == NULL || b->dead)
+		return;
+	if (b->later_ev == NULL)
+		b->later_ev = evtimer_new(b->srv->base, be_later_run, b);
+	if (b->later_ev == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
+		done(b, &res, arg);	/* out of memory: the old way */
+		return;
+	}
+	l->done = done;
+	l->arg = arg;
+	l->text = text;
+	if (b->later == NULL)
+		b->later_tail = &b->later;
+	*b->later_tail = l;
+	b->later_tail = &l->next;
+	evtimer_add(b->later_ev, &now);
+}
+
+static void
 be_cmd_segments(struct backend *b, const char *command, size_t len,
     const size_t *seglen, int nseg, backend_data_cb *data,
     backend_literal_cb *literal, backend_done_cb *done, void *arg)
 {
 	struct be_cmd		*c = NULL;
-	struct backend_result	 res = { .status = BACKEND_FAILED,
-	    .text = "backend not connected" };
 
 	if (b->state == BE_CLOSED || b->dead ||
 	    (c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->text = evbuffer_new()) == NULL) {
 		free(c);
-		if (done != NULL && !b->dead)
-			done(b, &res, arg);
+		be_fail_later(b, done, arg, b->state == BE_CLOSED ?
+		    "backend not connected" : "out of memory");
 		return;
 	}
 	snprintf(c->tag, sizeof(c->tag), "%c%u",
@@ -682,8 +746,7 @@ be_cmd_segments(struct backend *b, const char *command, size_t len,
 	if (nseg == 0 && be_is_read(command) &&
 	    (c->retry = strndup(command, len)) == NULL) {
 		be_cmd_free(b, c);
-		if (done != NULL)
-			done(b, &res, arg);
+		be_fail_later(b, done, arg, "out of memory");
 		return;
 	}
 	*b->queue_tail = c;

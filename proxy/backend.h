@@ -63,7 +63,9 @@ void		 backend_open(struct backend *, const char *login,
 
 /*
  * Queues "TAG <command>\r\n".  The command text must be complete IMAP
- * syntax; build it with imap_write.  data may be NULL.
+ * syntax; build it with imap_write.  data may be NULL.  done() is always
+ * called from the event loop, never before backend_cmd() (or any of the
+ * calls below) returns, not even when the connection is already gone.
  */
 void		 backend_cmd(struct backend *, const char *command,
 		    backend_data_cb *data, backend_done_cb *done, void *arg);

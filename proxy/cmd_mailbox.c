@@ -837,11 +837,14 @@ cmd_uid(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 static void
 noop_synced(struct imap_session *s, bool ok, const char *why)
 {
-	mbox_notify(s, true);
-	sess_done(s, "OK %s completed", s->cmd_text != NULL ? s->cmd_text :
-	    "NOOP");
-	free(s->cmd_text);
+	char	*name = s->cmd_text;
+
+	/* Taken out first: sess_done may run the next command, which may
+	 * set cmd_text again. */
 	s->cmd_text = NULL;
+	mbox_notify(s, true);
+	sess_done(s, "OK %s completed", name != NULL ? name : "NOOP");
+	free(name);
 }
 
 static void

@@ -634,7 +634,9 @@ apply_side(struct sync *y, int side)
 		while (skip < ss->narr && ss->arr[skip].uid < vs->uidnext)
 			skip++;
 	}
-	if (view_add(v, side, ss->arr + skip, ss->narr - skip) == -1)
+	/* (arr is NULL for an empty folder: no offset on it.) */
+	if (view_add(v, side, ss->narr > 0 ? ss->arr + skip : NULL,
+	    ss->narr - skip) == -1)
 		return -1;
 	if (ss->scanned) {
 		/* A partial scan judges no UID: "below 1". */

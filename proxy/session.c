@@ -143,6 +143,7 @@ sess_free(struct imap_session *s)
 	sess_folders_free(s);
 	if (s->flush_timer != NULL)
 		event_free(s->flush_timer);
+	free(s->login);		/* a client gone while logging in */
 	free(s->tag);
 	free(s->cmd_text);
 	free(s->user);
@@ -212,14 +213,44 @@ void
 imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
     const struct sockaddr *sa, int salen)
 {
-	struct imap_session	*s;
+	struct bufferevent	*bev;
 	SSL			*ssl = NULL;
+	char			 peer[INET6_ADDRSTRLEN];
+	int			 port;
+
+	conn_peer(sa, peer, sizeof(peer), &port);
+	evutil_make_socket_nonblocking(fd);
+	if (lc->tls == TLSMODE_TLS) {
+		if ((ssl = SSL_new(srv->tls)) == NULL)
+			bev = NULL;
+		else
+			bev = bufferevent_openssl_socket_new(srv->base, fd,
+			    ssl, BUFFEREVENT_SSL_ACCEPTING,
+			    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	} else
+		bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		log_warnx("session: cannot set up the connection");
+		if (ssl != NULL)
+			SSL_free(ssl);
+		close(fd);
+		return;
+	}
+	imap_session_start(srv, lc, bev, peer, port);
+}
+
+void
+imap_session_start(struct server *srv, const struct listen_conf *lc,
+    struct bufferevent *bev, const char *peer, int port)
+{
+	struct imap_session	*s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->parser = sess_parser_new()) == NULL) {
 		log_warnx("session: out of memory");
 		free(s);
-		close(fd);
+		bufferevent_free(bev);
 		return;
 	}
 	s->srv = srv;
@@ -229,26 +260,10 @@ imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 	srv->sessions = s;
 	s->prevp = &srv->sessions;
 	snprintf(s->sid, sizeof(s->sid), "%lx", ++srv->next_session_id);
-	conn_peer(sa, s->peer, sizeof(s->peer), &s->peer_port);
-	evutil_make_socket_nonblocking(fd);
-	if (lc->tls == TLSMODE_TLS) {
-		if ((ssl = SSL_new(srv->tls)) != NULL)
-			s->bev = bufferevent_openssl_socket_new(srv->base, fd,
-			    ssl, BUFFEREVENT_SSL_ACCEPTING,
-			    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		s->tls = 1;
-	} else
-		s->bev = bufferevent_socket_new(srv->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (s->bev == NULL) {
-		log_warnx("session: cannot set up the connection");
-		if (ssl != NULL)
-			SSL_free(ssl);
-		close(fd);
-		s->bev = NULL;
-		sess_free(s);
-		return;
-	}
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	s->peer_port = port;
+	s->bev = bev;
+	s->tls = lc->tls == TLSMODE_TLS;
 	log_sess(LOG_INFO, s->sid, "event=connect ip=%s port=%d listener=%s "
 	    "tls=%s", s->peer, s->peer_port, lc->text, s->tls ? "yes" : "no");
 	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
