@@ -4,6 +4,7 @@
  * the listeners while still privileged, drops to the configured user and
  * runs the loop until SIGTERM or SIGINT.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -132,11 +133,37 @@ daemon_privdrop(const struct config *conf)
 	return 0;
 }
 
+/*
+ * Each session holds three descriptors (client, legacy, new): take the
+ * whole hard limit (systemd's default soft limit of 1024 would stop at
+ * about 300 sessions).
+ */
+static void
+daemon_fd_limit(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		log_info("open files: no limit");
+	else
+		log_info("open files: at most %llu, about %llu sessions",
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_cur / 3);
+}
+
 static int
 daemon_setup(struct server *srv)
 {
 	const struct backend_conf *nb = &srv->conf->backend[BACKEND_NEW];
 
+	daemon_fd_limit();
 	if ((srv->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	srv->dns = evdns_base_new(srv->base,

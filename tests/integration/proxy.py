@@ -16,6 +16,9 @@ import time
 BUILD = os.environ.get("IMAPMERGE_BUILD",
                        os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 BINARY = os.path.join(BUILD, "imapmerge")
+# `make asan` builds into build/asan: memory bounds do not hold there, and
+# valgrind cannot run such a binary.
+SANITIZED = "asan" in os.environ.get("IMAPMERGE_BUILD", "")
 
 ALL_LOGS = []
 
@@ -32,8 +35,11 @@ def wait_port(host, port, timeout=10.0):
 
 
 class Imapmerge:
-    def __init__(self, conf, log_path, imap_port, imaps_port, env=None):
+    def __init__(self, conf, log_path, imap_port, imaps_port, env=None,
+                 wrap=(), start_timeout=10.0):
         self.conf = conf
+        self.wrap = list(wrap)          # e.g. valgrind and its options
+        self.start_timeout = start_timeout
         self.log_path = log_path
         self.imap_port = int(imap_port)
         self.imaps_port = int(imaps_port)
@@ -42,12 +48,13 @@ class Imapmerge:
 
     def start(self):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BINARY, "-d", "-v", "-f", self.conf],
+        self.proc = subprocess.Popen(self.wrap +
+                                     [BINARY, "-d", "-v", "-f", self.conf],
                                      stdout=self.logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.env)
         ALL_LOGS.append(self.log_path)
         for port in (self.imap_port, self.imaps_port):
-            if not wait_port("127.0.0.1", port):
+            if not wait_port("127.0.0.1", port, self.start_timeout):
                 self.stop()
                 raise RuntimeError(f"imapmerge did not listen on {port}:\n"
                                    + self.log())
@@ -74,18 +81,20 @@ class Imapmerge:
         except OSError:
             return ""
 
-    def stop(self):
+    def stop(self, timeout=5):
+        """SIGTERM, then SIGKILL after timeout; returns the exit status."""
         if self.proc is None:
-            return
+            return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(5)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
         self.logf.close()
-        self.proc = None
+        rc, self.proc = self.proc.returncode, None
+        return rc
 
 
 def tls_context(ca):

@@ -19,7 +19,7 @@ import time
 import pytest
 
 import tb
-from proxy import BINARY as IMAPMERGE, Imapmerge, variant_conf
+from proxy import BINARY as IMAPMERGE, SANITIZED, Imapmerge, variant_conf
 from fakeimap import FakeImap
 from test_mailbox import Idler, new_only, uid_map
 
@@ -263,7 +263,7 @@ def test_hostile_backend(testbed, user, mode):
             c.logout()
         assert im.alive()
         # ASan's shadow memory and quarantine make the figure meaningless.
-        if "asan" not in os.environ.get("IMAPMERGE_BUILD", ""):
+        if not SANITIZED:
             assert im.rss_kb() - base < 16384, "memory grew"
         assert "event=backend-failed backend=new" in im.log()
     finally:

@@ -211,8 +211,15 @@ service anvil {{
     mode = 0
   }}
 }}
+# Thousands of sessions at once (the load test and benchmarks): a few
+# login processes proxy TLS for many connections, and one imap process
+# serves many, instead of a process per connection.
 service imap-login {{
   chroot =
+  service_count = 0
+  process_min_avail = 1
+  client_limit = 2000
+  vsz_limit = 1G
   inet_listener imap {{
     port = {imap}
   }}
@@ -220,6 +227,11 @@ service imap-login {{
     port = {imaps}
     ssl = yes
   }}
+}}
+service imap {{
+  service_count = 0
+  client_limit = 50
+  process_limit = 400
 }}
 service submission-login {{
   chroot =
@@ -434,9 +446,12 @@ def start_dovecot(tbdir, side):
         os.unlink(penalty)
     # Dovecot forks into the background: its output goes to a file, or
     # the daemon would hold our pipe open forever.
+    # runuser's PAM session resets the open-file limit to 1024: a master
+    # serving thousands of connections (load test) needs its hard limit.
     with open(os.path.join(d, "start.log"), "wb") as out:
-        r = subprocess.run(["runuser", "-u", "dovecot", "--", "dovecot",
-                            "-c", os.path.join(d, "dovecot.conf")],
+        r = subprocess.run(["runuser", "-u", "dovecot", "--", "sh", "-c",
+                            'ulimit -n "$(ulimit -Hn)"; exec "$@"', "sh",
+                            "dovecot", "-c", os.path.join(d, "dovecot.conf")],
                            stdout=out, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL, timeout=30)
     if r.returncode != 0:
