@@ -33,9 +33,8 @@
 typedef void	 discover_cb(struct imap_session *, int ok);
 
 struct side_list {
-	struct bfolder	*f;
-	size_t		 n, cap;
-	char		*prefix;
+	struct user_list list;		/* folders, namespace prefix */
+	size_t		 cap;
 	int		 need_lsub;
 	int		 done;
 	int		 failed;
@@ -53,12 +52,7 @@ static void	 discover_list(struct discover *, int side);
 static void
 side_clear(struct side_list *l)
 {
-	size_t	 i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->f[i].name);
-	free(l->f);
-	free(l->prefix);
+	user_list_clear(&l->list);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -95,23 +89,23 @@ parse_list(struct side_list *l, const struct imap_response *r, int lsub)
 			return;
 	}
 	if (lsub) {
-		for (i = 0; i < l->n; i++)
-			if (strcmp(l->f[i].name, utf8) == 0)
-				l->f[i].subscribed = true;
+		for (i = 0; i < l->list.n; i++)
+			if (strcmp(l->list.f[i].name, utf8) == 0)
+				l->list.f[i].subscribed = true;
 		free(utf8);
 		return;
 	}
-	if (l->n == l->cap) {
+	if (l->list.n == l->cap) {
 		cap = l->cap ? l->cap * 2 : 32;
-		if (l->n >= FOLDERS_MAX || (nb = reallocarray(l->f, cap,
-		    sizeof(*nb))) == NULL) {
+		if (l->list.n >= FOLDERS_MAX || (nb = reallocarray(l->list.f,
+		    cap, sizeof(*nb))) == NULL) {
 			free(utf8);
 			return;
 		}
-		l->f = nb;
+		l->list.f = nb;
 		l->cap = cap;
 	}
-	b = &l->f[l->n++];
+	b = &l->list.f[l->list.n++];
 	memset(b, 0, sizeof(*b));
 	b->name = utf8;
 	b->sep = sep != NULL && *sep != '\0' ? sep[0] : '/';
@@ -144,13 +138,13 @@ discover_data(struct backend *b, const struct imap_response *r, void *arg)
 	else if (imap_response_is(r, "NAMESPACE") && r->nargs >= 1 &&
 	    imap_arg_get_list(&r->args[0], &ns, &n) && n > 0 &&
 	    imap_arg_get_list(&ns[0], &first, &m) && m >= 1 &&
-	    imap_arg_get_string(&first[0], &prefix) && l->prefix == NULL) {
+	    imap_arg_get_string(&first[0], &prefix) && l->list.prefix == NULL) {
 		char	*utf8;
 		const char *err;
 
 		if ((utf8 = mutf7_decode(prefix, strlen(prefix), &err)) !=
 		    NULL)
-			l->prefix = utf8;
+			l->list.prefix = utf8;
 	}
 }
 
@@ -175,49 +169,22 @@ static int
 side_from_cache(struct imap_session *s, int side, struct side_list *l)
 {
 	const struct user_list	*c;
-	size_t			 i;
 
 	side_clear(l);
 	l->done = 1;
 	if (s->u == NULL || !(c = &s->u->lists[side])->known || c->n == 0)
 		return 0;
-	if ((l->f = calloc(c->n, sizeof(*l->f))) == NULL ||
-	    (c->prefix != NULL && (l->prefix = strdup(c->prefix)) == NULL))
+	if (user_list_copy(&l->list, c) == -1)
 		return -1;
-	l->cap = c->n;
-	for (i = 0; i < c->n; i++) {
-		l->f[i] = c->f[i];
-		if ((l->f[i].name = strdup(c->f[i].name)) == NULL)
-			return -1;
-		l->n++;
-	}
+	l->cap = l->list.n;
 	return 0;
 }
 
 static void
 side_to_cache(struct imap_session *s, int side, const struct side_list *l)
 {
-	struct user_list	*c;
-	size_t			 i;
-
-	if (s->u == NULL)
-		return;
-	c = &s->u->lists[side];
-	user_list_clear(c);
-	if ((l->n > 0 && (c->f = calloc(l->n, sizeof(*c->f))) == NULL) ||
-	    (l->prefix != NULL && (c->prefix = strdup(l->prefix)) == NULL)) {
-		user_list_clear(c);
-		return;
-	}
-	for (i = 0; i < l->n; i++) {
-		c->f[i] = l->f[i];
-		if ((c->f[i].name = strdup(l->f[i].name)) == NULL) {
-			user_list_clear(c);
-			return;
-		}
-		c->n++;
-	}
-	c->known = true;
+	if (s->u != NULL && user_list_copy(&s->u->lists[side], &l->list) == 0)
+		s->u->lists[side].known = true;
 }
 
 static void
@@ -237,9 +204,9 @@ discover_finish(struct discover *d)
 	if (ok) {
 		memset(&in, 0, sizeof(in));
 		for (side = 0; side < BACKEND_COUNT; side++) {
-			in.list[side] = d->side[side].f;
-			in.n[side] = d->side[side].n;
-			in.prefix[side] = d->side[side].prefix;
+			in.list[side] = d->side[side].list.f;
+			in.n[side] = d->side[side].list.n;
+			in.prefix[side] = d->side[side].list.prefix;
 		}
 		in.conf = s->srv->conf;
 		if (follow_collect(s, &from, &to, &nfollow) == 0) {
@@ -259,8 +226,8 @@ discover_finish(struct discover *d)
 			s->folders = fs;
 			log_sess(LOG_INFO, s->sid, "event=folders user=%s "
 			    "legacy=%zu new=%zu unified=%zu", s->user,
-			    d->side[BACKEND_LEGACY].n, d->side[BACKEND_NEW].n,
-			    folders_count(fs));
+			    d->side[BACKEND_LEGACY].list.n,
+			    d->side[BACKEND_NEW].list.n, folders_count(fs));
 		}
 		follow_free(from, to, nfollow);
 	}

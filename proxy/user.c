@@ -88,6 +88,29 @@ user_list_clear(struct user_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+int
+user_list_copy(struct user_list *dst, const struct user_list *src)
+{
+	size_t	 i;
+
+	user_list_clear(dst);
+	if ((src->n > 0 && (dst->f = calloc(src->n, sizeof(*dst->f))) ==
+	    NULL) || (src->prefix != NULL &&
+	    (dst->prefix = strdup(src->prefix)) == NULL))
+		goto fail;
+	for (i = 0; i < src->n; i++) {
+		dst->f[i] = src->f[i];
+		if ((dst->f[i].name = strdup(src->f[i].name)) == NULL)
+			goto fail;
+		dst->n++;
+	}
+	dst->known = src->known;
+	return 0;
+ fail:
+	user_list_clear(dst);
+	return -1;
+}
+
 static void
 user_free(struct user *u)
 {

@@ -57,6 +57,8 @@ struct user	*user_get(struct server *, const char *name, char *err,
 struct user	*user_get_existing(struct server *, const char *name,
 		    char *err, size_t errlen);
 void		 user_list_clear(struct user_list *);
+/* A deep copy into dst (cleared first); -1 out of memory, dst empty. */
+int		 user_list_copy(struct user_list *, const struct user_list *);
 /* Drops a reference; the context goes USER_LINGER_S after the last. */
 void		 user_put(struct user **);
 /* Frees every context now (shutdown). */

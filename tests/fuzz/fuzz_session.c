@@ -88,7 +88,9 @@ static const struct fmsg new_inbox[] = {
 	{ 3, "m2@example.ac.jp", "\\Seen" },
 	{ 7, "m4@example.ac.jp", "$Forwarded" },
 };
-static const struct fmsg legacy_sent[] = { { 1, "s1@example.ac.jp", "\\Seen" } };
+static const struct fmsg legacy_sent[] = {
+	{ 1, "s1@example.ac.jp", "\\Seen" },
+};
 static const struct fmsg new_sent[] = { { 9, "s2@example.ac.jp", "\\Seen" } };
 static const struct fmsg archive[] = { { 4, "a1@example.ac.jp", "\\Seen" } };
 static const struct fmsg draft[] = { { 2, "d1@example.ac.jp", "\\Draft" } };
