@@ -88,6 +88,9 @@ $(B)/bench/%: tests/bench/%.c $(LIBCORE) $(LIBPROTO)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
 	    $(LIBCORE) $(LIBPROTO) $(PKG_LIBS)
 
+# The session fuzzer's harness doubles as a unit test that replays its corpus.
+$(B)/tests/test_session_replay: tests/fuzz/fuzz_session.c proxy/conn.c
+
 unit: $(UNIT_BIN)
 
 deps:

@@ -26,6 +26,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,7 +56,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 #define MODE_LEGACY_DOWN	0x01	/* connection refused */
 #define MODE_NEW_DOWN		0x02
 #define MODE_LEGACY_NOLOGIN	0x04	/* wrong password */
-#define MODE_NEW_REFUSES	0x08	/* NO to every command after login */
+#define MODE_NEW_REFUSES	0x08	/* NO to folder commands */
 #define MODE_LEGACY_REFUSES	0x10
 #define MODE_NEW_DROPS		0x20	/* hangs up after some commands */
 #define MODE_DROP_AFTER(m)	(4 + 4 * ((m) >> 6))
@@ -401,9 +402,14 @@ fake_command(struct fake *f, const char *line)
 		fake_free(f);
 		return 1;
 	}
+	/* A refusing server still answers NOOP and lists its folders:
+	 * logins work, every folder command fails. */
 	refuse = f->loggedin && ((f->side == BACKEND_NEW &&
 	    (mode & MODE_NEW_REFUSES)) || (f->side == BACKEND_LEGACY &&
-	    (mode & MODE_LEGACY_REFUSES)));
+	    (mode & MODE_LEGACY_REFUSES))) &&
+	    strcasecmp(verb, "NOOP") != 0 && strcasecmp(verb, "LIST") != 0 &&
+	    strcasecmp(verb, "LSUB") != 0 &&
+	    strcasecmp(verb, "NAMESPACE") != 0;
 	if (strcasecmp(verb, "CAPABILITY") == 0) {
 		evbuffer_add_printf(out, "* CAPABILITY %s\r\n%s OK done\r\n",
 		    caps[f->side], tag);
@@ -644,6 +650,7 @@ fake_connect(evutil_socket_t fd, short what, void *arg)
 		return;
 	if ((f->side == BACKEND_LEGACY && (mode & MODE_LEGACY_DOWN)) ||
 	    (f->side == BACKEND_NEW && (mode & MODE_NEW_DOWN))) {
+		errno = ECONNREFUSED;	/* what the error event reports */
 		bufferevent_trigger_event(daemon_end, BEV_EVENT_ERROR, 0);
 		return;
 	}
@@ -700,6 +707,9 @@ conn_connect(struct event_base *base, struct evdns_base *dns, SSL_CTX *ctx,
  * The client.
  */
 
+/* What the client heard, when a test wants it (tests/unit). */
+static struct evbuffer	*transcript;
+
 static void
 client_read(struct bufferevent *bev, void *arg)
 {
@@ -708,7 +718,10 @@ client_read(struct bufferevent *bev, void *arg)
 	progress++;
 	if (getenv("FUZZ_LOG") != NULL)
 		evbuffer_write(in, STDERR_FILENO);
-	evbuffer_drain(in, evbuffer_get_length(in));
+	if (transcript != NULL)
+		evbuffer_add_buffer(transcript, in);
+	else
+		evbuffer_drain(in, evbuffer_get_length(in));
 }
 
 static void
