@@ -483,6 +483,7 @@ sess_login_folders(struct imap_session *s)
 
 struct list_req {
 	int		 subscribed_only;
+	int		 special_use_only;	/* RFC 6154 §5.1 */
 	int		 ret_subscribed;
 	int		 lsub;
 	const char	*patterns[16];
@@ -542,6 +543,8 @@ list_wanted(const struct ufolder *f, const struct list_req *q,
 {
 	if ((q->subscribed_only || q->lsub) && !folder_subscribed(f))
 		return 0;
+	if (q->special_use_only && folder_role_special_use(f->role) == NULL)
+		return 0;
 	if (f->placeholder && q->lsub)
 		return 0;
 	return folders_match(pattern, f->path);
@@ -560,9 +563,10 @@ list_parse(const struct imap_arg *args, size_t nargs, struct list_req *q)
 				return -1;
 			if (strcasecmp(a, "SUBSCRIBED") == 0)
 				q->subscribed_only = 1;
+			else if (strcasecmp(a, "SPECIAL-USE") == 0)
+				q->special_use_only = 1;
 			else if (strcasecmp(a, "REMOTE") != 0 &&
-			    strcasecmp(a, "RECURSIVEMATCH") != 0 &&
-			    strcasecmp(a, "SPECIAL-USE") != 0)
+			    strcasecmp(a, "RECURSIVEMATCH") != 0)
 				return -1;
 		}
 		k++;

@@ -337,12 +337,12 @@ fake_folder(struct fake *f, const char *arg)
 {
 	char	 name[256];
 	size_t	 i, n = 0;
+	int	 quoted = *arg == '"';
 
-	if (*arg == '"')
-		arg++;
-	while (*arg != '\0' && *arg != '"' && *arg != ' ' &&
+	arg += quoted;
+	while (*arg != '\0' && (quoted ? *arg != '"' : *arg != ' ') &&
 	    n < sizeof(name) - 1) {
-		if (*arg == '\\' && arg[1] != '\0')
+		if (quoted && *arg == '\\' && arg[1] != '\0')
 			arg++;
 		name[n++] = *arg++;
 	}

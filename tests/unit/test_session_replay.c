@@ -164,12 +164,35 @@ test_servers_refusing(void)
 	free(t);
 }
 
+/* LIST (SPECIAL-USE) gives the role folders only (RFC 6154 §5.1); a
+ * folder whose name has a space is selected by its quoted name. */
+static void
+test_list_special_use(void)
+{
+	char	*t = replay(CORPUS "/list_special_use"), *plain;
+
+	if (!CHECK(t != NULL))
+		return;
+	plain = strstr(t, "b OK LIST completed");
+	if (CHECK(plain != NULL)) {
+		*plain = '\0';
+		CHECK_INT(count(t, "* LIST ("), 5);
+		CHECK(strstr(t, "\"/\" INBOX") == NULL);
+		CHECK(strstr(t, "\\Sent) \"/\" \"Sent Items\"") != NULL);
+		*plain = 'b';
+	}
+	CHECK(strstr(t, "e OK [READ-WRITE]") != NULL);
+	CHECK(strstr(t, "Subject: message 1") != NULL);
+	free(t);
+}
+
 static const struct unit_case cases[] = {
 	UNIT_CASE(test_every_seed_and_finding),
 	UNIT_CASE(test_read_session),
 	UNIT_CASE(test_legacy_down),
 	UNIT_CASE(test_new_down),
 	UNIT_CASE(test_servers_refusing),
+	UNIT_CASE(test_list_special_use),
 };
 
 UNIT_MAIN(cases)
