@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""Proxy benchmarks (make bench): the same work three ways, in one run —
+directly against the new Dovecot, through nginx's mail proxy (pass-through,
+tests/bench/nginxmail.py) and through imapmerge — with ratios pair by pair.
+
+The mailbox: 2,000 messages of 100 kB in INBOX on the new server (the
+legacy INBOX is empty, so imapmerge's merged view routes every body to the
+new server, as nginx and the direct client do).  Every route is TLS from
+the client; imapmerge's server legs are TLS too, nginx's is plain (nginx
+cannot do TLS upstream).  Rounds alternate the routes and each figure is
+the median of its rounds.  Prints `name value unit` lines:
+
+  bulk_mbps_{direct,nginx,imapmerge}   UID FETCH 1:* BODY.PEEK[] of the
+                                       2,000 messages, MB/s received
+  bulk_vs_direct, bulk_vs_nginx        imapmerge / direct, imapmerge / nginx
+                                       (targets >= 0.85 and >= 1.0)
+  noop_p50_us_*, noop_p99_us_*         NOOP round trip in the selected INBOX
+  noop_added_p50_us                    imapmerge p50 - direct p50 (<= 100)
+  append_mbps_{direct,imapmerge}       APPEND of 1 MB messages, MB/s sent
+  append_vs_direct                     (target >= 0.8)
+"""
+
+import base64
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def top():
+    """The source tree: make bench runs a copy of this file from build/."""
+    d = os.path.dirname(os.path.abspath(__file__))
+    while d != "/" and not os.path.isdir(os.path.join(d, "tests", "testbed")):
+        d = os.path.dirname(d)
+    return d
+
+
+TOP = top()
+sys.path.insert(0, os.path.join(TOP, "tests", "testbed"))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, os.path.join(TOP, "tests", "bench"))
+
+import tb  # noqa: E402
+from nginxmail import NginxMail  # noqa: E402
+from proxy import Imapmerge  # noqa: E402
+from rawimap import Raw  # noqa: E402
+
+MESSAGES = int(os.environ.get("BENCH_BULK_MESSAGES", "2000"))
+SIZE = 100 * 1024
+ROUNDS = 3
+NOOPS = 2000
+APPENDS = 40
+USER, PASSWORD = "bulk", "secret"
+
+
+def seed_bulk(tbdir, count):
+    """count messages of SIZE bytes straight into the new server's INBOX."""
+    d = tb.folder_dir(tbdir, "new", USER, "INBOX")
+    uid, gid = tb.dovecot_ids()
+    rng = random.Random(7)
+    line = 76
+    for i in range(count):
+        when = 1700000000 + i * 60
+        head = (f"Message-ID: <bulk-{i}@example.ac.jp>\r\n"
+                f"Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"
+                f"From: Sender <s@example.ac.jp>\r\nTo: {USER}@example.ac.jp"
+                f"\r\nSubject: Bulk {i}\r\n\r\n").encode()
+        raw = base64.b64encode(rng.randbytes((SIZE - len(head)) * 3 // 4))
+        body = b"\r\n".join(raw[j:j + line] for j in range(0, len(raw), line))
+        p = os.path.join(d, "cur", f"{when}.M{i}P1.bulk:2,S")
+        with open(p, "wb") as f:
+            f.write(head + body[:SIZE - len(head) - 2] + b"\r\n")
+        os.utime(p, (when, when))
+    subprocess.run(["chown", "-R", f"{uid}:{gid}", d], check=True)
+
+
+def one_message(i):
+    body = (b"x" * 998 + b"\r\n") * 1024
+    return (f"Message-ID: <append-{i}-{time.time_ns()}@example.ac.jp>\r\n"
+            f"Subject: append {i}\r\n\r\n").encode() + body[:1 << 20]
+
+
+def bulk(ca, port):
+    c = Raw(ca, port, USER, PASSWORD)
+    c.cmd("EXAMINE INBOX")
+    t0 = time.monotonic()
+    n = c.cmd("UID FETCH 1:* BODY.PEEK[]")
+    t = time.monotonic() - t0
+    c.close()
+    if n < MESSAGES * SIZE:
+        raise RuntimeError(f"port {port}: only {n} bytes")
+    return n / t / 1e6
+
+
+def noops(ca, port):
+    c = Raw(ca, port, USER, PASSWORD)
+    c.cmd("SELECT INBOX")
+    c.round_trips("NOOP", 100)              # warm up
+    rtt = sorted(c.round_trips("NOOP", NOOPS))
+    c.close()
+    return rtt[len(rtt) // 2], rtt[int(len(rtt) * 0.99)]
+
+
+def appends(ca, port, folder):
+    c = Raw(ca, port, USER, PASSWORD)
+    msgs = [one_message(i) for i in range(APPENDS)]
+    t0 = time.monotonic()
+    for m in msgs:
+        c.cmd(f"APPEND {folder}", m)
+    t = time.monotonic() - t0
+    c.close()
+    return sum(len(m) for m in msgs) / t / 1e6
+
+
+def main():
+    if not NginxMail.available():
+        print("# nginx's mail module is missing: tests/deps bench",
+              file=sys.stderr)
+        return 1
+    scratch = tempfile.mkdtemp(prefix="imapmerge-bench-")
+    env = tb.up(scratch, ttl=1800)
+    ca = env["TESTBED_CA"]
+    im = ngx = None
+    out = {}
+    try:
+        tb.adduser(scratch, USER, PASSWORD)
+        seed_bulk(scratch, MESSAGES)
+        nginx_port, auth_port = tb.free_ports(2)
+        ngx = NginxMail(scratch, scratch, nginx_port,
+                        int(env["NEW_IMAP_PORT"]), auth_port).start()
+        im = Imapmerge(env["IMAPMERGE_CONF"],
+                       os.path.join(scratch, "imapmerge.log"),
+                       env["IMAPMERGE_IMAP_PORT"],
+                       env["IMAPMERGE_IMAPS_PORT"]).start()
+        routes = {"direct": env["NEW_IMAPS_PORT"], "nginx": nginx_port,
+                  "imapmerge": env["IMAPMERGE_IMAPS_PORT"]}
+        # Dovecot indexes and caches, imapmerge builds its view.
+        for port in routes.values():
+            bulk(ca, port)
+        figures = {}
+        for _ in range(ROUNDS):
+            for name, port in routes.items():
+                figures.setdefault(f"bulk_mbps_{name}", []).append(
+                    bulk(ca, port))
+            for name, port in routes.items():
+                p50, p99 = noops(ca, port)
+                figures.setdefault(f"noop_p50_us_{name}", []).append(p50)
+                figures.setdefault(f"noop_p99_us_{name}", []).append(p99)
+            for name in ("direct", "imapmerge"):
+                figures.setdefault(f"append_mbps_{name}", []).append(
+                    appends(ca, routes[name], "Drafts"))
+        out = {k: statistics.median(v) for k, v in figures.items()}
+        out["bulk_vs_direct"] = out["bulk_mbps_imapmerge"] / \
+            out["bulk_mbps_direct"]
+        out["bulk_vs_nginx"] = out["bulk_mbps_imapmerge"] / \
+            out["bulk_mbps_nginx"]
+        out["noop_added_p50_us"] = out["noop_p50_us_imapmerge"] - \
+            out["noop_p50_us_direct"]
+        out["append_vs_direct"] = out["append_mbps_imapmerge"] / \
+            out["append_mbps_direct"]
+    finally:
+        if im is not None:
+            im.stop()
+        if ngx is not None:
+            ngx.stop()
+        tb.down(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
+    for k, v in out.items():
+        unit = "MB/s" if "mbps" in k else "us" if "_us" in k else "x"
+        print(f"{k} {v:.4f} {unit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
