@@ -23,8 +23,6 @@ Raw sockets, not imaplib: the client must cost far less than the servers.
 
 import os
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -42,59 +40,16 @@ def top():
 TOP = top()
 sys.path.insert(0, os.path.join(TOP, "tests", "testbed"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, os.path.join(TOP, "tests", "bench"))
 
 import tb  # noqa: E402
 from proxy import Imapmerge  # noqa: E402
+from rawimap import Raw  # noqa: E402
 
 LEGACY, NEW, PAIRED, BIG = 50000, 50000, 25000, 100000
 IDENTITY = ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS "
             "(MESSAGE-ID X-MICROSOFT-ORIGINAL-MESSAGE-ID "
             "X-MS-EXCHANGE-PARENT-MESSAGE-ID DATE FROM TO SUBJECT)]")
-
-
-class Raw:
-    def __init__(self, ca, port, user, password):
-        ctx = ssl.create_default_context(cafile=ca)
-        s = socket.create_connection(("localhost", int(port)), timeout=600)
-        self.s = ctx.wrap_socket(s, server_hostname="localhost")
-        self.n = 0
-        self.buf = b""
-        self.read_until(b"\r\n")
-        self.cmd(f"LOGIN {user} {password}")
-
-    def read_until(self, end):
-        while not self.buf.endswith(end):
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("closed")
-            self.buf += chunk
-            if len(self.buf) > (64 << 20):
-                self.buf = self.buf[-4096:]
-        self.buf = b""
-
-    def cmd(self, text):
-        self.n += 1
-        tag = f"B{self.n}"
-        self.s.sendall(f"{tag} {text}\r\n".encode())
-        want = f"\r\n{tag} OK".encode()
-        data = b"\r\n"
-        while True:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("closed")
-            data = data[-4096:] + chunk
-            i = data.find(want)
-            if i != -1 and data.endswith(b"\r\n"):
-                return
-            if f"\r\n{tag} NO".encode() in data or \
-                    f"\r\n{tag} BAD".encode() in data:
-                raise RuntimeError(data[-300:])
-
-    def close(self):
-        try:
-            self.s.sendall(b"Z LOGOUT\r\n")
-        finally:
-            self.s.close()
 
 
 def seed_fast(tbdir, user, side, count, offset, when0):
