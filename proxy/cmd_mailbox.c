@@ -855,7 +855,11 @@ resync_command(struct imap_session *s, const char *name)
 		return;
 	}
 	s->cmd_text = strdup(name);
-	mbox_resync(s, noop_synced);
+	/* CHECK asks for a full sync; NOOP only for one if needed. */
+	if (strcmp(name, "NOOP") == 0)
+		mbox_check(s, noop_synced);
+	else
+		mbox_resync(s, noop_synced);
 }
 
 void

@@ -29,6 +29,7 @@
 #include "protocol/seqset.h"
 #include "proxy/array.h"
 #include "proxy/backend.h"
+#include "proxy/clock.h"
 #include "proxy/folders.h"
 #include "proxy/log.h"
 #include "proxy/mailbox.h"
@@ -583,6 +584,9 @@ mbox_reselect_side(struct imap_session *s, int side)
 	    (f = folders_find(s->folders, s->sel->path)) == NULL ||
 	    !f->part[side].present || f->part[side].noselect)
 		return;
+	/* What changed meanwhile is no news to the new connection: the
+	 * next NOOP must sync in full (mbox_check). */
+	s->sel->synced_ms = 0;
 	select_cmd(s, f, side, s->sel->readonly, NULL, NULL, NULL);
 }
 
@@ -940,6 +944,8 @@ sync_apply(struct sync *y)
 		settle_moves(s, y->mb);
 	if (ok)
 		mbox_changed(y->mb, s);
+	if (ok && s->sel != NULL && s->sel->mb == y->mb)
+		s->sel->synced_ms = clock_ms();
 	y->cb(s, ok, y->why);
 	sync_free(y);
 	/* A big sync leaves megabytes of key strings behind: give them
@@ -1107,6 +1113,87 @@ mbox_resync(struct imap_session *s, mbox_sync_cb *cb)
 		return;
 	}
 	sync_start(s, s->sel->mb, f, s->sel->readonly, cb);
+}
+
+/*
+ * NOOP's check, cheaper than a full sync: a NOOP on each backend serving
+ * the folder, which is selected there already.  A server reports there
+ * what changed in its folder since the connection last looked (RFC 9051
+ * §6.1.2); if neither says anything, the view stands and the client hears
+ * only what other sessions changed.  News, a failure, or a last full sync
+ * older than poll-interval: a full sync (mbox_resync).
+ */
+static void
+check_data(struct backend *b, const struct imap_response *r, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	if (s->sel != NULL && (imap_response_is(r, "EXISTS") ||
+	    imap_response_is(r, "EXPUNGE") || imap_response_is(r, "FETCH") ||
+	    imap_response_is(r, "VANISHED")))
+		s->sel->check_news = true;
+}
+
+static void
+check_done(struct backend *b, const struct backend_result *res, void *arg)
+{
+	struct imap_session	*s = arg;
+	struct selected		*sel = s->sel;
+	mbox_sync_cb		*cb;
+
+	if (sel == NULL || sel->checking == 0)
+		return;
+	if (res->status != BACKEND_OK)
+		sel->check_news = true;
+	if (--sel->checking > 0)
+		return;
+	cb = sel->check_cb;
+	sel->check_cb = NULL;
+	if (sel->check_news)
+		mbox_resync(s, cb);
+	else
+		cb(s, true, NULL);
+}
+
+void
+mbox_check(struct imap_session *s, mbox_sync_cb *cb)
+{
+	struct selected		*sel = s->sel;
+	const struct ufolder	*f;
+	long long		 age;
+	int			 side, n = 0;
+
+	if (sel == NULL || s->folders == NULL ||
+	    (f = folders_find(s->folders, sel->path)) == NULL) {
+		mbox_resync(s, cb);
+		return;
+	}
+	age = clock_ms() - sel->synced_ms;
+	if (sel->synced_ms == 0 || age < 0 ||
+	    age >= (long long)s->srv->conf->poll_interval_ms) {
+		mbox_resync(s, cb);
+		return;
+	}
+	/* Every side serving the folder must be there to answer for it. */
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (f->part[side].present && !f->part[side].noselect) {
+			if (s->be[side] == NULL || !backend_ready(s->be[side])) {
+				mbox_resync(s, cb);
+				return;
+			}
+			n++;
+		}
+	if (n == 0) {
+		mbox_resync(s, cb);
+		return;
+	}
+	sel->checking = n;
+	sel->check_news = false;
+	sel->check_cb = cb;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (f->part[side].present && !f->part[side].noselect)
+			backend_cmd(s->be[side], "NOOP", check_data, check_done,
+			    s);
 }
 
 /*

@@ -22,8 +22,14 @@ typedef void	 mbox_sync_cb(struct imap_session *, bool ok, const char *why);
  */
 void		 mbox_select(struct imap_session *, const struct ufolder *,
 		    bool readonly, mbox_sync_cb *);
-/* Syncs the selected folder again (NOOP, CHECK, IDLE polls). */
+/* Syncs the selected folder again (CHECK, IDLE polls). */
 void		 mbox_resync(struct imap_session *, mbox_sync_cb *);
+/*
+ * NOOP: asks the backends whether anything changed (a NOOP each) and
+ * syncs only if one says so, or if the last sync is older than
+ * poll-interval.
+ */
+void		 mbox_check(struct imap_session *, mbox_sync_cb *);
 /* Selects the selected folder's part on side again (a relinked backend). */
 void		 mbox_reselect_side(struct imap_session *, int side);
 /* Leaves the selected folder (UNSELECT, CLOSE, SELECT of another). */

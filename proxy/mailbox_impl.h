@@ -42,6 +42,12 @@ struct selected {
 	void			(*after)(struct imap_session *, bool,
 				    const char *);	/* SELECT's callback */
 	struct event		*poll;
+	long long		 synced_ms;	/* last full sync (clock_ms) */
+	/* mbox_check(): NOOPs out to the backends, and what they said. */
+	int			 checking;
+	bool			 check_news;
+	void			(*check_cb)(struct imap_session *, bool,
+				    const char *);
 };
 
 /* What a FETCH response said about one message. */

@@ -17,13 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
 #include "conf/config.h"
+#include "proxy/clock.h"
 #include "proxy/token.h"
 
 extern char **environ;
@@ -66,15 +66,6 @@ struct token_cache {
 	unsigned long		 next_id;
 	struct token_entry	*entries;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct token_cache *
 token_cache_new(struct event_base *base, const char *command, int timeout_ms)
@@ -226,7 +217,7 @@ run_parse(struct token_entry *e)
 		margin = 1;
 	if ((e->token = strdup(out)) == NULL)
 		return "out of memory";
-	e->expires_ms = now_ms() + (long long)(life - margin) * 1000;
+	e->expires_ms = clock_ms() + (long long)(life - margin) * 1000;
 	return NULL;
 }
 
@@ -388,7 +379,7 @@ token_get(struct token_cache *tc, const char *user, token_cb *cb, void *arg)
 		e->next = tc->entries;
 		tc->entries = e;
 	}
-	if (e->token != NULL && now_ms() < e->expires_ms) {
+	if (e->token != NULL && clock_ms() < e->expires_ms) {
 		cb(e->token, NULL, arg);
 		return 0;
 	}

@@ -17,6 +17,10 @@ messages for the FLAGS comparison.  Prints `name value unit` lines:
   flags_fetch_ratio        merged / direct                      (target <= 1)
   view_bytes_per_message   growth of imapmerge's resident memory per merged
                            message while the folder is selected (target <= 100)
+  merged_search_s          UID SEARCH SUBJECT through imapmerge (75,000),
+                           second run (Dovecot has cached the header)
+  direct_search_s          the same search on both servers at once, directly
+  search_ratio             merged / direct
 
 Raw sockets, not imaplib: the client must cost far less than the servers.
 """
@@ -47,6 +51,7 @@ from proxy import Imapmerge  # noqa: E402
 from rawimap import Raw  # noqa: E402
 
 LEGACY, NEW, PAIRED, BIG = 50000, 50000, 25000, 100000
+SEARCH = 'SUBJECT "Message 4242"'
 IDENTITY = ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS "
             "(MESSAGE-ID X-MICROSOFT-ORIGINAL-MESSAGE-ID "
             "X-MS-EXCHANGE-PARENT-MESSAGE-ID DATE FROM TO SUBJECT)]")
@@ -113,6 +118,23 @@ def main():
             t.join()
         out["direct_identity_s"] = time.monotonic() - t0
 
+        # SEARCH SUBJECT on both servers at once, as imapmerge must.
+        def direct_search(side):
+            c = Raw(ca, env[f"{side.upper()}_IMAPS_PORT"], "mb", "secret")
+            c.cmd("EXAMINE INBOX")
+            c.cmd("UID SEARCH " + SEARCH)       # Dovecot caches the header
+            t = timed(lambda: c.cmd("UID SEARCH " + SEARCH))
+            c.close()
+            return t
+        times = []
+        threads = [threading.Thread(target=lambda s=s: times.append(
+            direct_search(s))) for s in ("legacy", "new")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out["direct_search_s"] = max(times)
+
         def direct_select_flags():
             c = Raw(ca, env["NEW_IMAPS_PORT"], "mb", "secret")
             c.cmd("SELECT INBOX")
@@ -138,6 +160,8 @@ def main():
         grown = im.rss_kb() - base
         out["merged_flags_fetch_s"] = timed(
             lambda: c.cmd("UID FETCH 1:* (UID FLAGS)"))
+        c.cmd("UID SEARCH " + SEARCH)
+        out["merged_search_s"] = timed(lambda: c.cmd("UID SEARCH " + SEARCH))
         out["view_bytes_per_message"] = grown * 1024.0 / (LEGACY + NEW -
                                                           PAIRED)
         c.close()
@@ -150,6 +174,7 @@ def main():
             out["direct_select_flags_s"]
         out["flags_fetch_ratio"] = out["merged_flags_fetch_s"] / \
             out["direct_flags_fetch_s"]
+        out["search_ratio"] = out["merged_search_s"] / out["direct_search_s"]
     finally:
         if im is not None:
             im.stop()
