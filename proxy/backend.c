@@ -134,6 +134,7 @@ struct be_later {
  * a sink holding more than BE_SINK_HIGH stops reading from the server. */
 #define BE_STREAM_THRESHOLD	(32 * 1024)
 #define BE_SINK_HIGH		(1024 * 1024)
+#define BE_IO_CHUNK		(256 * 1024)	/* per read or write call */
 
 static void	 be_fail(struct backend *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -1328,6 +1329,8 @@ be_starttls_done(struct backend *b, const struct backend_result *res,
 	be_caps_clear(b);
 	be_enter(b, BE_HANDSHAKE);
 	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
+	bufferevent_set_max_single_read(b->bev, BE_IO_CHUNK);
+	bufferevent_set_max_single_write(b->bev, BE_IO_CHUNK);
 	bufferevent_enable(b->bev, EV_READ);
 }
 
@@ -1400,6 +1403,8 @@ backend_open(struct backend *b, const char *login, const char *password,
 		return;
 	}
 	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
+	bufferevent_set_max_single_read(b->bev, BE_IO_CHUNK);
+	bufferevent_set_max_single_write(b->bev, BE_IO_CHUNK);
 	bufferevent_enable(b->bev, EV_READ);
 	be_timer_arm(b, b->srv->conf->connect_timeout_ms);
 }

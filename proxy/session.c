@@ -40,6 +40,7 @@
 #define AUTH_TIMEOUT_S		(30 * 60 + 60)	/* RFC 9051: >= 30 min */
 #define MAX_BAD_COMMANDS	10
 #define OUTPUT_HIGH_WATER	(256 * 1024)
+#define IO_CHUNK		(256 * 1024)	/* per read or write call */
 
 static const char *const sess_state_names[] = {
 	"not-authenticated", "authenticating", "authenticated", "selected",
@@ -200,6 +201,21 @@ sess_release(struct imap_session *s)
 	return 1;
 }
 
+/*
+ * Callbacks, and flow for bodies relayed from a backend: the drained
+ * callback runs whenever the output is below OUTPUT_HIGH_WATER (not only
+ * when it is empty), so a paused backend resumes while the client still
+ * has a few hundred kB to read, and the pipe never runs dry.
+ */
+static void
+sess_bev_setup(struct imap_session *s)
+{
+	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH_WATER, 0);
+	bufferevent_set_max_single_read(s->bev, IO_CHUNK);
+	bufferevent_set_max_single_write(s->bev, IO_CHUNK);
+}
+
 static void
 sess_timeouts(struct imap_session *s)
 {
@@ -266,7 +282,7 @@ imap_session_start(struct server *srv, const struct listen_conf *lc,
 	s->tls = lc->tls == TLSMODE_TLS;
 	log_sess(LOG_INFO, s->sid, "event=connect ip=%s port=%d listener=%s "
 	    "tls=%s", s->peer, s->peer_port, lc->text, s->tls ? "yes" : "no");
-	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
+	sess_bev_setup(s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	sess_timeouts(s);
 	if (!abuse_preauth_enter(srv, s->peer)) {
@@ -387,8 +403,8 @@ sess_drained(struct bufferevent *bev, void *arg)
 	sess_hold(s);
 	if (s->closing)
 		;
-	else if (evbuffer_get_length(bufferevent_get_output(bev)) <
-	    OUTPUT_HIGH_WATER / 2) {
+	else if (evbuffer_get_length(bufferevent_get_output(bev)) <=
+	    OUTPUT_HIGH_WATER) {
 		bufferevent_enable(bev, EV_READ);
 		/* A FETCH body streaming to us waited for the client. */
 		for (side = 0; side < BACKEND_COUNT; side++)
@@ -446,7 +462,7 @@ sess_starttls(struct imap_session *s)
 	}
 	s->bev = tls;
 	s->tls = 1;
-	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
+	sess_bev_setup(s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	sess_timeouts(s);
 	imap_parser_reset(s->parser);
