@@ -145,12 +145,12 @@ fuzz:
 	    grep -E '^(stat::number_of_executed_units|Done)' $(B)/fuzz/$$name.log || true; \
 	done
 
-# Script benchmarks (tests/bench/bench_*.py) run from build/bench too.
+# Script benchmarks (tests/bench/bench_*.py) are linked into build/bench.
 BENCH_PY	:= $(patsubst tests/bench/%.py,$(B)/bench/%,$(wildcard tests/bench/bench_*.py))
 
 $(B)/bench/%: tests/bench/%.py
 	@mkdir -p $(@D)
-	install -m 0755 $< $@
+	ln -sf $(abspath $<) $@
 
 bench: deps all $(BENCH_BIN) $(BENCH_PY)
 	IMAPMERGE_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/run --build $(B)

@@ -19,19 +19,8 @@ import sys
 import tempfile
 import time
 
-
-def top():
-    """The source tree: make bench runs a copy of this file from build/."""
-    d = os.path.dirname(os.path.abspath(__file__))
-    while d != "/" and not os.path.isdir(os.path.join(d, "tests", "testbed")):
-        d = os.path.dirname(d)
-    return d
-
-
-TOP = top()
-sys.path.insert(0, os.path.join(TOP, "tests", "testbed"))
-sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
-
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import benchenv  # noqa: E402,F401  (paths to the test bed and helpers)
 import tb  # noqa: E402
 from loadclient import Load, raise_fd_limit  # noqa: E402
 from proxy import Imapmerge  # noqa: E402
