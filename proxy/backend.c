@@ -141,7 +141,8 @@ static void	 be_fail(struct backend *, const char *, ...)
 static void	 be_send_next(struct backend *);
 static void	 be_fail_later(struct backend *, backend_done_cb *, void *,
 		    const char *);
-static void	 be_send_segment(struct backend *, struct be_cmd *);
+static void	 be_send_segment(struct backend *, struct be_cmd *,
+		    const char *);
 static int	 be_has_segment(const struct backend *);
 static void	 be_login(struct backend *);
 static void	 be_cmd_segments(struct backend *, const char *, size_t,
@@ -763,32 +764,46 @@ static void
 be_send_next(struct backend *b)
 {
 	struct be_cmd	*c = b->queue;
-	struct evbuffer	*out;
 
 	if (c == NULL || c->sent || b->bev == NULL || b->holding ||
 	    (b->state != BE_READY && b->state != BE_LOGIN &&
 	    b->state != BE_GREETING))
 		return;
-	out = bufferevent_get_output(b->bev);
-	evbuffer_add_printf(out, "%s ", c->tag);
 	c->sent = 1;
 	if (c->upload < 0)
 		c->upload = -c->upload;
-	be_send_segment(b, c);
+	be_send_segment(b, c, c->tag);
 	be_timer_arm(b, b->srv->conf->command_timeout_ms);
 }
 
-/* The next piece of a command, up to the next wait for "+". */
+/*
+ * The next piece of a command, up to the next wait for "+", after the tag
+ * if this is the first.  Each evbuffer_add() to a TLS bufferevent becomes
+ * a TLS record of its own: a short piece goes out as one.
+ */
+#define BE_LINE_MAX	1024
+
 static void
-be_send_segment(struct backend *b, struct be_cmd *c)
+be_send_segment(struct backend *b, struct be_cmd *c, const char *tag)
 {
 	struct evbuffer	*out = bufferevent_get_output(b->bev);
+	size_t		 n = c->nextseg < c->nseg ? c->seglen[c->nextseg++] :
+			    evbuffer_get_length(c->text);
+	char		 line[BE_LINE_MAX];
+	int		 k = 0;
 
-	if (c->nextseg < c->nseg)
-		evbuffer_remove_buffer(c->text, out, c->seglen[c->nextseg++]);
-	else
-		evbuffer_add_buffer(out, c->text);
-	evbuffer_add(out, "\r\n", 2);
+	if (tag != NULL)
+		k = snprintf(line, sizeof(line), "%s ", tag);
+	if (n + k + 2 <= sizeof(line)) {
+		evbuffer_remove(c->text, line + k, n);
+		memcpy(line + k + n, "\r\n", 2);
+		evbuffer_add(out, line, k + n + 2);
+		OPENSSL_cleanse(line, k + n);	/* LOGIN's literals */
+	} else {
+		evbuffer_add(out, line, k);
+		evbuffer_remove_buffer(c->text, out, n);
+		evbuffer_add(out, "\r\n", 2);
+	}
 	if (c->upload == 2)
 		be_up_flow(b, c);	/* LITERAL+: the bytes follow at once */
 }
@@ -970,7 +985,7 @@ be_response(struct backend *b, const struct imap_response *r)
 			b->queue->upload = 2;
 			be_up_flow(b, b->queue);
 		} else if (be_has_segment(b))
-			be_send_segment(b, b->queue);
+			be_send_segment(b, b->queue, NULL);
 		else if (b->state == BE_LOGIN && b->queue != NULL &&
 		    b->queue->sent)
 			be_auth_cont(b);

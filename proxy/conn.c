@@ -134,6 +134,26 @@ conn_peer(const struct sockaddr *sa, char *buf, size_t len, int *port)
 	}
 }
 
+#define FLUSH_FIRST_MS	10
+#define FLUSH_STEP_MAX_MS	640
+#define FLUSH_TOTAL_MS	5000	/* a client that does not read */
+
+unsigned int
+conn_flush_wait(int tries)
+{
+	unsigned int	 step = FLUSH_FIRST_MS, total = 0;
+	int		 i;
+
+	for (i = 0; i <= tries; i++) {
+		if (total >= FLUSH_TOTAL_MS)
+			return 0;
+		total += step;
+		if (i < tries && step < FLUSH_STEP_MAX_MS)
+			step *= 2;
+	}
+	return step;
+}
+
 size_t
 conn_pending(struct bufferevent *bev)
 {

@@ -34,6 +34,13 @@ void			 conn_peer(const struct sockaddr *, char *buf,
 /* Bytes not yet handed to the kernel, TLS filter layers included. */
 size_t			 conn_pending(struct bufferevent *);
 
+/*
+ * A closing connection's output is flushed before it goes: how long to
+ * wait before looking at conn_pending() again after tries looks (10 ms,
+ * doubling to 640 ms), 0 once about 5 s have passed.
+ */
+unsigned int		 conn_flush_wait(int tries);
+
 /* A log-worthy reason for an error event on bev. */
 const char		*conn_error(struct bufferevent *, short what,
 			    char *buf, size_t len);

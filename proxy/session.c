@@ -161,16 +161,13 @@ sess_hold(struct imap_session *s)
 	s->refs++;
 }
 
-#define FLUSH_POLL_MS		10
-#define FLUSH_TRIES		500	/* 5 s for a client that does not read */
-
 static void
 sess_flush_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session	*s = arg;
 
 	sess_hold(s);
-	if (conn_pending(s->bev) == 0 || ++s->flush_tries >= FLUSH_TRIES)
+	if (conn_pending(s->bev) == 0 || conn_flush_wait(++s->flush_tries) == 0)
 		s->flushing = 0;
 	sess_release(s);
 }
@@ -178,13 +175,15 @@ sess_flush_poll(evutil_socket_t fd, short what, void *arg)
 int
 sess_release(struct imap_session *s)
 {
-	struct timeval	 tv = { 0, FLUSH_POLL_MS * 1000 };
+	unsigned int	 ms;
+	struct timeval	 tv;
 
 	if (--s->refs > 0 || !s->closing)
 		return 0;
 	/* Flush what is queued (a tagged OK, a BYE) before the socket goes,
 	 * but give a client that does not read only a few seconds. */
-	if (s->bev != NULL && (s->flushing || conn_pending(s->bev) > 0)) {
+	if (s->bev != NULL && (s->flushing || conn_pending(s->bev) > 0) &&
+	    (ms = conn_flush_wait(s->flush_tries)) > 0) {
 		if (!s->flushing) {
 			s->flushing = 1;
 			bufferevent_disable(s->bev, EV_READ);
@@ -193,6 +192,8 @@ sess_release(struct imap_session *s)
 			s->flush_timer = evtimer_new(s->srv->base,
 			    sess_flush_poll, s);
 		if (s->flush_timer != NULL) {
+			tv.tv_sec = ms / 1000;
+			tv.tv_usec = (ms % 1000) * 1000;
 			evtimer_add(s->flush_timer, &tv);
 			return 0;
 		}

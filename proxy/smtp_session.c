@@ -174,9 +174,6 @@ smtp_hold(struct smtp_session *s)
 	s->refs++;
 }
 
-#define SMTP_FLUSH_POLL_MS	10
-#define SMTP_FLUSH_TRIES	500	/* 5 s for a client that does not read */
-
 static void	 smtp_release(struct smtp_session *);
 
 static void
@@ -195,12 +192,15 @@ smtp_flush_poll(evutil_socket_t fd, short what, void *arg)
 static void
 smtp_release(struct smtp_session *s)
 {
-	struct timeval	 tv = { 0, SMTP_FLUSH_POLL_MS * 1000 };
+	unsigned int	 ms;
+	struct timeval	 tv;
 
 	if (--s->refs > 0 || !s->closing)
 		return;
 	if (s->bev != NULL && conn_pending(s->bev) > 0 &&
-	    s->flush_tries++ < SMTP_FLUSH_TRIES) {
+	    (ms = conn_flush_wait(s->flush_tries++)) > 0) {
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
 		bufferevent_disable(s->bev, EV_READ);
 		if (s->flush_timer == NULL)
 			s->flush_timer = evtimer_new(s->srv->base,
@@ -746,7 +746,7 @@ smtp_event(struct bufferevent *bev, short what, void *arg)
 		/* Gone while flushing: nothing more to wait for. */
 		evbuffer_drain(bufferevent_get_output(s->bev),
 		    evbuffer_get_length(bufferevent_get_output(s->bev)));
-		s->flush_tries = SMTP_FLUSH_TRIES;
+		s->flush_tries = 1000;	/* conn_flush_wait() gives up */
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		smtp_reply(s, "421 4.4.2 Timeout, closing");
 		smtp_close(s, "idle timeout");
