@@ -7,13 +7,17 @@ The mailbox: 2,000 messages of 100 kB in INBOX on the new server (the
 legacy INBOX is empty, so imapmerge's merged view routes every body to the
 new server, as nginx and the direct client do).  Every route is TLS from
 the client; imapmerge's server legs are TLS too, nginx's is plain (nginx
-cannot do TLS upstream).  Rounds alternate the routes and each figure is
-the median of its rounds.  Prints `name value unit` lines:
+cannot do TLS upstream), so a fourth route, imapmerge_plain, is a second
+imapmerge with plain server legs: the like-for-like comparison.  Rounds
+alternate the routes and each figure is the median of its rounds.  Prints
+`name value unit` lines:
 
   bulk_mbps_{direct,nginx,imapmerge}   UID FETCH 1:* BODY.PEEK[] of the
                                        2,000 messages, MB/s received
   bulk_vs_direct, bulk_vs_nginx        imapmerge / direct, imapmerge / nginx
                                        (targets >= 0.85 and >= 1.0)
+  bulk_plain_vs_nginx                  the same with imapmerge's server legs
+                                       plain too, as nginx's are
   noop_p50_us_*, noop_p99_us_*         NOOP round trip in the selected INBOX
   noop_added_p50_us                    imapmerge p50 - direct p50 (<= 100)
   append_mbps_{direct,imapmerge}       APPEND of 1 MB messages, MB/s sent
@@ -104,6 +108,28 @@ def appends(ca, port, folder):
     return sum(len(m) for m in msgs) / t / 1e6
 
 
+def plain_upstream(scratch, env):
+    """A second imapmerge whose server legs are plain IMAP, as nginx's
+    are: the like-for-like comparison with nginx."""
+    ports = {k: env[k] for k in tb.PORT_NAMES if k in env}
+    (ports["IMAPMERGE_IMAP_PORT"], ports["IMAPMERGE_IMAPS_PORT"],
+     ports["IMAPMERGE_SUBMISSION_PORT"],
+     ports["IMAPMERGE_SUBMISSIONS_PORT"]) = tb.free_ports(4)
+    path = tb.write_imapmerge_conf(scratch, ports, "plain-upstream.conf")
+    with open(path) as f:
+        text = f.read()
+    for side in ("LEGACY", "NEW"):
+        old = f"imap localhost:{env[side + '_IMAPS_PORT']} tls"
+        assert old in text, old
+        text = text.replace(old, f"imap localhost:{env[side + '_IMAP_PORT']}"
+                            " plain")
+    with open(path, "w") as f:
+        f.write(text)
+    return Imapmerge(path, os.path.join(scratch, "plain-upstream.log"),
+                     ports["IMAPMERGE_IMAP_PORT"],
+                     ports["IMAPMERGE_IMAPS_PORT"])
+
+
 def main():
     if not NginxMail.available():
         print("# nginx's mail module is missing: tests/deps bench",
@@ -112,7 +138,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="imapmerge-bench-")
     env = tb.up(scratch, ttl=1800)
     ca = env["TESTBED_CA"]
-    im = ngx = None
+    im = im_plain = ngx = None
     out = {}
     try:
         tb.adduser(scratch, USER, PASSWORD)
@@ -124,8 +150,10 @@ def main():
                        os.path.join(scratch, "imapmerge.log"),
                        env["IMAPMERGE_IMAP_PORT"],
                        env["IMAPMERGE_IMAPS_PORT"]).start()
+        im_plain = plain_upstream(scratch, env).start()
         routes = {"direct": env["NEW_IMAPS_PORT"], "nginx": nginx_port,
-                  "imapmerge": env["IMAPMERGE_IMAPS_PORT"]}
+                  "imapmerge": env["IMAPMERGE_IMAPS_PORT"],
+                  "imapmerge_plain": im_plain.imaps_port}
         # Dovecot indexes and caches, imapmerge builds its view.
         for port in routes.values():
             bulk(ca, port)
@@ -146,13 +174,16 @@ def main():
             out["bulk_mbps_direct"]
         out["bulk_vs_nginx"] = out["bulk_mbps_imapmerge"] / \
             out["bulk_mbps_nginx"]
+        out["bulk_plain_vs_nginx"] = out["bulk_mbps_imapmerge_plain"] / \
+            out["bulk_mbps_nginx"]
         out["noop_added_p50_us"] = out["noop_p50_us_imapmerge"] - \
             out["noop_p50_us_direct"]
         out["append_vs_direct"] = out["append_mbps_imapmerge"] / \
             out["append_mbps_direct"]
     finally:
-        if im is not None:
-            im.stop()
+        for proc in (im, im_plain):
+            if proc is not None:
+                proc.stop()
         if ngx is not None:
             ngx.stop()
         tb.down(scratch)
