@@ -152,6 +152,15 @@ ap_refuse(struct append_req *q, const char *fmt, ...)
 	q->mode = AP_DISCARD;
 	if (q->hold != NULL)
 		evbuffer_drain(q->hold, evbuffer_get_length(q->hold));
+	if (q->stalled && q->s->bev != NULL) {
+		/* Reading waited for the server, which is out of the game
+		 * now: the rest of the message is read and thrown away, from
+		 * the event loop (the caller still holds q). */
+		q->stalled = false;
+		bufferevent_enable(q->s->bev, EV_READ);
+		bufferevent_trigger(q->s->bev, EV_READ,
+		    BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+	}
 	if (q->command_done)
 		ap_answer(q, q->fail);
 }

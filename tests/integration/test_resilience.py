@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -417,6 +418,54 @@ def test_new_server_killed_mid_append(testbed, user):
     finally:
         im.stop()
         if killed:
+            tb.start_dovecot(testbed.dir, "new")
+
+
+def test_new_server_killed_while_append_waits_for_it(testbed, user):
+    """The new server stops reading during a big APPEND (SIGSTOP), so
+    imapmerge stops reading the client; then it dies (SIGKILL).  The rest
+    of the message is read and dropped, the client gets NO and the session
+    goes on.  (Reading used to stay stopped: client and imapmerge waited
+    for each other until the client gave up.)"""
+    name, password = user
+    body = b"z" * 76 + b"\r\n"
+    data = (b"From: a@example.ac.jp\r\nSubject: stalled\r\n"
+            b"Message-ID: <stalled-%s@example.ac.jp>\r\n\r\n" % name.encode())
+    data += body * ((80 << 20) // len(body))
+    im = start(testbed, "stalled-append", [("connect-timeout 5s",
+                                            "connect-timeout 2s")],
+               extra="command-timeout 60s\nmax-message-size 100M\n")
+    stopped = False
+    try:
+        r = Raw(testbed, im.imaps_port, user)
+        r.s.settimeout(60)
+        r.s.sendall(b"p APPEND INBOX {%d+}\r\n" % len(data))
+        r.s.sendall(data[:1 << 20])
+        time.sleep(0.3)
+        tb.signal_dovecot(testbed.dir, "new", signal.SIGSTOP)
+        stopped = True
+        sent = []
+        sender = threading.Thread(target=lambda: sent.append(
+            r.s.sendall(data[1 << 20:] + b"\r\n") or True))
+        sender.start()
+        sender.join(3)
+        # Every buffer on the way is full: the client cannot send.
+        assert sender.is_alive(), "the upload never stalled"
+        tb.signal_dovecot(testbed.dir, "new", signal.SIGKILL)
+        sender.join(30)
+        assert sent == [True], "imapmerge stopped reading for good"
+        line = r.tagged(b"p", timeout=20)
+        assert line is not None and line.startswith(b"p NO"), line
+        tb.start_dovecot(testbed.dir, "new")
+        assert tb.wait_banner(int(testbed.NEW_IMAPS_PORT), None)
+        stopped = False
+        r.s.sendall(b"n NOOP\r\n")
+        assert r.tagged(b"n").startswith(b"n OK")
+        r.close()
+    finally:
+        im.stop()
+        if stopped:
+            tb.signal_dovecot(testbed.dir, "new", signal.SIGKILL)
             tb.start_dovecot(testbed.dir, "new")
 
 
