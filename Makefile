@@ -153,6 +153,7 @@ $(B)/bench/%: tests/bench/%.py
 	ln -sf $(abspath $<) $@
 
 bench: deps all $(BENCH_BIN) $(BENCH_PY)
+	@tests/deps bench
 	IMAPMERGE_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/run --build $(B)
 
 demo: deps all

@@ -573,7 +573,7 @@ backend_cmd_upload(struct backend *b, const char *prefix, uint64_t size,
 	for (c = b->queue; c != NULL && c->next != NULL; c = c->next)
 		;
 	if (c == NULL || c->done != done || c->arg != arg)
-		return;			/* failed, and done() was told */
+		return;			/* refused: done() will be told */
 	if ((c->up_hold = evbuffer_new()) == NULL) {
 		be_fail(b, "out of memory");
 		return;

@@ -847,31 +847,29 @@ noop_synced(struct imap_session *s, bool ok, const char *why)
 	free(name);
 }
 
+/* NOOP asks the servers and syncs only on news; CHECK syncs in full. */
 static void
-resync_command(struct imap_session *s, const char *name)
+resync_command(struct imap_session *s, const char *name,
+    void (*sync)(struct imap_session *, mbox_sync_cb *))
 {
 	if (s->state != SESS_SELECTED) {
 		sess_done(s, "OK %s completed", name);
 		return;
 	}
 	s->cmd_text = strdup(name);
-	/* CHECK asks for a full sync; NOOP only for one if needed. */
-	if (strcmp(name, "NOOP") == 0)
-		mbox_check(s, noop_synced);
-	else
-		mbox_resync(s, noop_synced);
+	sync(s, noop_synced);
 }
 
 void
 cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
-	resync_command(s, "NOOP");
+	resync_command(s, "NOOP", mbox_check);
 }
 
 void
 cmd_check(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
-	resync_command(s, "CHECK");
+	resync_command(s, "CHECK", mbox_resync);
 }
 
 void

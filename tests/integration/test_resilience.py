@@ -361,6 +361,14 @@ def test_backend_stalls_during_fetch(testbed, user):
             tb.signal_dovecot(testbed.dir, "legacy", signal.SIGCONT)
 
 
+def big_message(mid, mb):
+    """A message of about mb megabytes with Message-ID mid."""
+    head = (b"From: a@example.ac.jp\r\nSubject: big\r\nMessage-ID: %s"
+            b"\r\n\r\n" % mid.encode())
+    line = b"y" * 76 + b"\r\n"
+    return head + line * ((mb << 20) // len(line))
+
+
 def count_mid(testbed, user, mid):
     c = testbed.imaps("new", *user)
     c.select("INBOX", readonly=True)
@@ -375,11 +383,7 @@ def test_new_server_killed_mid_append(testbed, user):
     same APPEND succeeds once the server is back."""
     name, password = user
     mid = "<killed-%s@example.ac.jp>" % name
-    body = b"y" * 76 + b"\r\n"
-    data = (b"From: a@example.ac.jp\r\nTo: %s@example.ac.jp\r\n"
-            b"Subject: big\r\nMessage-ID: %s\r\n\r\n" % (name.encode(),
-                                                         mid.encode()))
-    data += body * ((20 << 20) // len(body))
+    data = big_message(mid, 20)
     im = start(testbed, "kill-append", [("connect-timeout 5s",
                                          "connect-timeout 2s")],
                extra="command-timeout 5s\n")
@@ -428,10 +432,7 @@ def test_new_server_killed_while_append_waits_for_it(testbed, user):
     goes on.  (Reading used to stay stopped: client and imapmerge waited
     for each other until the client gave up.)"""
     name, password = user
-    body = b"z" * 76 + b"\r\n"
-    data = (b"From: a@example.ac.jp\r\nSubject: stalled\r\n"
-            b"Message-ID: <stalled-%s@example.ac.jp>\r\n\r\n" % name.encode())
-    data += body * ((80 << 20) // len(body))
+    data = big_message("<stalled-%s@example.ac.jp>" % name, 80)
     im = start(testbed, "stalled-append", [("connect-timeout 5s",
                                             "connect-timeout 2s")],
                extra="command-timeout 60s\nmax-message-size 100M\n")
