@@ -96,6 +96,7 @@ struct backend {
 	int			 busy;		/* callbacks running */
 	int			 dead;		/* freed by the owner meanwhile */
 	struct evbuffer		*sink;		/* literal being streamed */
+	struct evbuffer		*stage;		/* its bytes not yet in sink */
 	int			 paused;	/* sink full: not reading */
 	struct be_cmd		*up;		/* the upload, queued or sent */
 	backend_lost_cb		*lost_cb;	/* connection gone after open */
@@ -134,8 +135,12 @@ struct be_later {
  * a sink holding more than BE_SINK_HIGH stops reading from the server. */
 #define BE_STREAM_THRESHOLD	(32 * 1024)
 #define BE_SINK_HIGH		(1024 * 1024)
-#define BE_IO_CHUNK		(256 * 1024)	/* per read or write call */
+/* Streamed bytes go to the sink in pieces of at least one full TLS record
+ * (16 kB): servers send smaller records (Dovecot's are 4 kB), and each
+ * piece of a sink becomes a record and a write(2) of its own. */
+#define BE_SINK_PIECE		(16 * 1024)
 
+static void	 be_sink_flush(struct backend *);
 static void	 be_fail(struct backend *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	 be_send_next(struct backend *);
@@ -187,7 +192,9 @@ backend_new(struct server *srv, enum backend_side side, const char *sid)
 	lim.max_inline_literal = lim.max_literal;
 	/* "* SEARCH" of a 1,000,000-message folder is one response. */
 	lim.max_args = 2000000;
-	if ((b->parser = imap_parser_new(IMAP_PARSER_RESPONSE, &lim)) == NULL) {
+	if ((b->parser = imap_parser_new(IMAP_PARSER_RESPONSE, &lim)) ==
+	    NULL || (b->stage = evbuffer_new()) == NULL) {
+		imap_parser_free(&b->parser);
 		free(b);
 		return NULL;
 	}
@@ -272,6 +279,7 @@ be_destroy(struct backend *b)
 	if (b->later_ev != NULL)
 		event_free(b->later_ev);
 	imap_parser_free(&b->parser);
+	evbuffer_free(b->stage);
 	be_caps_clear(b);
 	free(b->user);
 	free(b);
@@ -376,6 +384,7 @@ be_fail(struct backend *b, const char *fmt, ...)
 	    be_state_names[b->state], why);
 	/* The command streaming a literal: its owner must finish it. */
 	left = b->sink != NULL ? imap_parser_literal_left(b->parser) : 0;
+	be_sink_flush(b);
 	b->sink = NULL;
 	be_enter(b, BE_CLOSED);
 	be_close(b);
@@ -1069,10 +1078,26 @@ be_literal_start(struct backend *b)
 	return 0;
 }
 
+/* Staged literal bytes to the sink, as one contiguous piece. */
+static void
+be_sink_flush(struct backend *b)
+{
+	size_t	 n = evbuffer_get_length(b->stage);
+
+	if (n == 0)
+		return;
+	if (b->sink == NULL) {
+		evbuffer_drain(b->stage, n);
+		return;
+	}
+	evbuffer_pullup(b->stage, -1);
+	evbuffer_remove_buffer(b->stage, b->sink, n);
+}
+
 /*
- * Moves literal bytes from the server straight to the sink, as far as
- * they have arrived.  1 when the literal is complete, 0 when more must
- * come or the sink is full (reading pauses until backend_resume()).
+ * Moves literal bytes from the server to the sink (through the stage), as
+ * far as they have arrived.  1 when the literal is complete, 0 when more
+ * must come or the sink is full (reading pauses until backend_resume()).
  */
 static int
 be_stream(struct backend *b, struct evbuffer *in)
@@ -1083,13 +1108,16 @@ be_stream(struct backend *b, struct evbuffer *in)
 	if (n > left)
 		n = (size_t)left;
 	if (n > 0) {
-		evbuffer_remove_buffer(in, b->sink, n);
+		evbuffer_remove_buffer(in, b->stage, n);
 		imap_parser_literal_consumed(b->parser, n);
 	}
 	if (imap_parser_literal_left(b->parser) == 0) {
+		be_sink_flush(b);
 		b->sink = NULL;
 		return 1;
 	}
+	if (evbuffer_get_length(b->stage) >= BE_SINK_PIECE)
+		be_sink_flush(b);
 	if (evbuffer_get_length(b->sink) > BE_SINK_HIGH) {
 		b->paused = 1;
 		bufferevent_disable(b->bev, EV_READ);
@@ -1344,8 +1372,7 @@ be_starttls_done(struct backend *b, const struct backend_result *res,
 	be_caps_clear(b);
 	be_enter(b, BE_HANDSHAKE);
 	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
-	bufferevent_set_max_single_read(b->bev, BE_IO_CHUNK);
-	bufferevent_set_max_single_write(b->bev, BE_IO_CHUNK);
+	conn_set_io(b->bev);
 	bufferevent_enable(b->bev, EV_READ);
 }
 
@@ -1418,8 +1445,7 @@ backend_open(struct backend *b, const char *login, const char *password,
 		return;
 	}
 	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
-	bufferevent_set_max_single_read(b->bev, BE_IO_CHUNK);
-	bufferevent_set_max_single_write(b->bev, BE_IO_CHUNK);
+	conn_set_io(b->bev);
 	bufferevent_enable(b->bev, EV_READ);
 	be_timer_arm(b, b->srv->conf->connect_timeout_ms);
 }

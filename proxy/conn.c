@@ -164,3 +164,11 @@ conn_pending(struct bufferevent *bev)
 		n += evbuffer_get_length(bufferevent_get_output(b));
 	return n;
 }
+
+void
+conn_set_io(struct bufferevent *bev)
+{
+	bufferevent_set_max_single_read(bev, CONN_READ_MAX);
+	bufferevent_set_max_single_write(bev, CONN_WRITE_MAX);
+	bufferevent_setwatermark(bev, EV_READ, 0, CONN_INPUT_MAX);
+}

@@ -41,6 +41,19 @@ size_t			 conn_pending(struct bufferevent *);
  */
 unsigned int		 conn_flush_wait(int tries);
 
+/*
+ * How much a connection reads and writes per call (conn_set_io).  Without
+ * a read high watermark bufferevent_openssl reads at most 4 kB per call,
+ * so a 16 kB TLS record became four evbuffer chains and, relayed, four
+ * records of 4 kB.  With one, a call reads up to CONN_READ_MAX; reading
+ * pauses while CONN_INPUT_MAX bytes wait unparsed (a client pipelining
+ * commands behind a slow one cannot grow its input buffer without bound).
+ */
+#define CONN_READ_MAX		(64 * 1024)
+#define CONN_WRITE_MAX		(256 * 1024)
+#define CONN_INPUT_MAX		(1024 * 1024)
+void			 conn_set_io(struct bufferevent *);
+
 /* A log-worthy reason for an error event on bev. */
 const char		*conn_error(struct bufferevent *, short what,
 			    char *buf, size_t len);

@@ -40,7 +40,6 @@
 #define AUTH_TIMEOUT_S		(30 * 60 + 60)	/* RFC 9051: >= 30 min */
 #define MAX_BAD_COMMANDS	10
 #define OUTPUT_HIGH_WATER	(256 * 1024)
-#define IO_CHUNK		(256 * 1024)	/* per read or write call */
 
 static const char *const sess_state_names[] = {
 	"not-authenticated", "authenticating", "authenticated", "selected",
@@ -213,8 +212,7 @@ sess_bev_setup(struct imap_session *s)
 {
 	bufferevent_setcb(s->bev, sess_read, sess_drained, sess_event, s);
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH_WATER, 0);
-	bufferevent_set_max_single_read(s->bev, IO_CHUNK);
-	bufferevent_set_max_single_write(s->bev, IO_CHUNK);
+	conn_set_io(s->bev);
 }
 
 static void
