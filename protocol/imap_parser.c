@@ -581,23 +581,32 @@ line_end(struct imap_parser *p)
  * The lexical layer.
  */
 
+/* Room for n more token bytes; -1 (nothing changed) when it cannot be. */
+static int
+tok_room(struct imap_parser *p, size_t n)
+{
+	unsigned char	*nt;
+	size_t		 ncap = p->tokcap;
+
+	if (p->toklen + n <= p->tokcap)
+		return 0;
+	while (ncap < p->toklen + n)
+		ncap = ncap ? ncap * 2 : 256;
+	if (ncap > p->lim.max_line + 1)
+		ncap = p->lim.max_line + 1;
+	if (ncap < p->toklen + n || (nt = realloc(p->tok, ncap)) == NULL)
+		return -1;
+	p->tok = nt;
+	p->tokcap = ncap;
+	return 0;
+}
+
 static enum imap_parse_result
 tok_add(struct imap_parser *p, unsigned char c)
 {
-	unsigned char	*nt;
-	size_t		 ncap;
-
-	if (p->toklen == p->tokcap) {
-		ncap = p->tokcap ? p->tokcap * 2 : 256;
-		if (ncap > p->lim.max_line + 1)
-			ncap = p->lim.max_line + 1;
-		if (ncap <= p->toklen)
-			return fail(p, "line too long");
-		if ((nt = realloc(p->tok, ncap)) == NULL)
-			return fail(p, "out of memory");
-		p->tok = nt;
-		p->tokcap = ncap;
-	}
+	if (tok_room(p, 1) == -1)
+		return fail(p, p->toklen + 1 > p->lim.max_line ?
+		    "line too long" : "out of memory");
 	p->tok[p->toklen++] = c;
 	return IMAP_PARSE_MORE;
 }
@@ -1025,6 +1034,55 @@ feed_literal(struct imap_parser *p, const unsigned char *data, size_t len,
 	return p->lit_left == 0 ? lit_data_done(p) : IMAP_PARSE_MORE;
 }
 
+/*
+ * The fast path: a run of characters that only extend the current atom,
+ * quoted string or response text, added to the token at once.  Every
+ * character the run stops at (brackets, quotes, escapes, separators, line
+ * ends, anything invalid) takes the character-by-character path, and so
+ * does a run the token cannot take (its error is reported there).  On a
+ * FETCH line of identity items most characters are in such runs.
+ */
+static size_t
+tok_run(struct imap_parser *p, const unsigned char *data, size_t len)
+{
+	bool		 no8 = p->mode == IMAP_PARSER_COMMAND;
+	size_t		 n = 0;
+	unsigned char	 c;
+
+	if (len > p->lim.max_line - p->line)
+		len = p->lim.max_line - p->line;
+	switch (p->st) {
+	case ST_ATOM:
+		if (p->bracket > 0)
+			while (n < len && (c = data[n]) != '[' && c != ']' &&
+			    c != '\r' && c != '\n' && c != '\0' &&
+			    !(no8 && c >= 0x80))
+				n++;
+		else
+			while (n < len && (c = data[n]) != '[' && c != ']' &&
+			    !atom_special(p, c))
+				n++;
+		break;
+	case ST_QUOTED:
+		while (n < len && (c = data[n]) != '"' && c != '\\' &&
+		    c != '\r' && c != '\n' && c != '\0' && !(no8 && c >= 0x80))
+			n++;
+		break;
+	case ST_TEXT:
+		while (n < len && (c = data[n]) != '\r' && c != '\n')
+			n++;
+		break;
+	default:
+		return 0;
+	}
+	if (n == 0 || tok_room(p, n) == -1)
+		return 0;
+	memcpy(p->tok + p->toklen, data, n);
+	p->toklen += n;
+	p->line += n;
+	return n;
+}
+
 enum imap_parse_result
 imap_parser_feed(struct imap_parser *p, const unsigned char *data, size_t len,
     size_t *consumed)
@@ -1058,6 +1116,10 @@ imap_parser_feed(struct imap_parser *p, const unsigned char *data, size_t len,
 			continue;
 		default:
 			break;
+		}
+		if ((used = tok_run(p, data + i, len - i)) > 0) {
+			i += used;
+			continue;
 		}
 		if (++p->line > p->lim.max_line) {
 			*consumed = i + 1;

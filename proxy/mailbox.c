@@ -148,33 +148,73 @@ mbox_free_all(struct user *u)
 static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May",
 	"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
-/* "17-Jul-1996 02:44:25 -0700" -> seconds since 1970, 0 if malformed. */
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (m 1..12). */
+static int64_t
+days_from_civil(int y, int m, int d)
+{
+	int64_t		 era;
+	int		 yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - (int)era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* n decimal digits at *s, moving *s past them; -1 if they are not. */
+static int
+idate_num(const char **s, int n)
+{
+	int	 v = 0;
+
+	for (; n > 0; n--, (*s)++) {
+		if (**s < '0' || **s > '9')
+			return -1;
+		v = v * 10 + (**s - '0');
+	}
+	return v;
+}
+
+/*
+ * "17-Jul-1996 02:44:25 -0700" (RFC 9051 date-time; the day may be
+ * " 7") -> seconds since 1970, 0 if malformed.  By hand, not sscanf() and
+ * timegm(): a cold SELECT reads one for every message.
+ */
 uint32_t
 mbox_parse_idate(const char *s)
 {
-	struct tm	 tm;
-	char		 mon[4], sign;
-	int		 day, year, hh, mm, ss, zone, i;
+	int		 day, mon, year, hh, mm, ss, zh, zm, sign;
 	long long	 t;
 
-	if (sscanf(s, " %d-%3s-%d %d:%d:%d %c%4d", &day, mon, &year, &hh, &mm,
-	    &ss, &sign, &zone) != 8 || (sign != '+' && sign != '-'))
+	while (*s == ' ')
+		s++;
+	if (s[0] >= '0' && s[0] <= '9' && s[1] == '-')
+		day = idate_num(&s, 1);
+	else
+		day = idate_num(&s, 2);
+	if (day < 1 || day > 31 || *s++ != '-')
 		return 0;
-	memset(&tm, 0, sizeof(tm));
-	for (i = 0; i < 12; i++)
-		if (strcasecmp(mon, months[i]) == 0)
+	for (mon = 0; mon < 12; mon++)
+		if (strncasecmp(s, months[mon], 3) == 0)
 			break;
-	if (i == 12 || day < 1 || day > 31 || year < 1970 || year > 2105)
+	if (mon == 12 || s[3] != '-')
 		return 0;
-	tm.tm_mday = day;
-	tm.tm_mon = i;
-	tm.tm_year = year - 1900;
-	tm.tm_hour = hh;
-	tm.tm_min = mm;
-	tm.tm_sec = ss;
-	t = (long long)timegm(&tm);
-	zone = (zone / 100) * 3600 + (zone % 100) * 60;
-	t -= sign == '+' ? zone : -zone;
+	s += 4;
+	if ((year = idate_num(&s, 4)) < 1970 || year > 2105 || *s++ != ' ' ||
+	    (hh = idate_num(&s, 2)) < 0 || hh > 23 || *s++ != ':' ||
+	    (mm = idate_num(&s, 2)) < 0 || mm > 59 || *s++ != ':' ||
+	    (ss = idate_num(&s, 2)) < 0 || ss > 60 || *s++ != ' ')
+		return 0;
+	if (*s != '+' && *s != '-')
+		return 0;
+	sign = *s++ == '+' ? 1 : -1;
+	if ((zh = idate_num(&s, 2)) < 0 || (zm = idate_num(&s, 2)) < 0 ||
+	    zm > 59)
+		return 0;
+	t = days_from_civil(year, mon + 1, day) * 86400LL + hh * 3600 +
+	    mm * 60 + ss - sign * (zh * 3600 + zm * 60);
 	return t < 0 || t > UINT32_MAX ? 0 : (uint32_t)t;
 }
 
