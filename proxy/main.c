@@ -1,18 +1,21 @@
 /*
  * imapmerge(8): the command line.  It loads the configuration, shows
  * every error in it at once (-n stops there), and hands a good one to the
- * daemon.  Until the configuration says otherwise, logs go to stderr,
- * where an operator starting the daemon by hand sees them.
+ * daemon; `imapmerge report` goes to report.c instead.  Until the
+ * configuration says otherwise, logs go to stderr, where an operator
+ * starting the daemon by hand sees them.
  */
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "conf/config.h"
 #include "proxy/daemon.h"
 #include "proxy/log.h"
+#include "proxy/report.h"
 
 #ifndef IMAPMERGE_VERSION
 #define IMAPMERGE_VERSION	"0.1"
@@ -23,7 +26,9 @@ static void	usage(void) __attribute__((noreturn));
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: imapmerge [-dnvV] [-f file]\n");
+	fprintf(stderr, "usage: imapmerge [-dnvV] [-f file]\n"
+	    "       imapmerge report [-f file] [--json] [--html file] "
+	    "user | --all\n");
 	exit(1);
 }
 
@@ -62,6 +67,9 @@ main(int argc, char *argv[])
 	const char	*path = CONFIG_DEFAULT_PATH;
 	int		 ch, foreground = 0, check = 0, verbose = 0;
 
+	/* A subcommand comes first; the daemon's options stay as they were. */
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "df:nvV")) != -1) {
 		switch (ch) {
 		case 'd':
