@@ -7,17 +7,24 @@
 #   make fuzz       build the libFuzzer targets (parsers, whole session), run
 #                   each FUZZ_SECONDS
 #   make bench      run the benchmarks, results in build/bench/
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    binary, man pages, sample config, state directory and
+#                   systemd unit; PREFIX=/usr/local DESTDIR= (see below)
+#   make uninstall  removes what install put, but the config and the state
 #
 # Sources are found by wildcard: protocol/*.c make libprotocol.a, conf/*.c and
 # proxy/*.c (but proxy/main.c) make libimapmerge.a, each tests/unit/test_*.c is
 # one test program, each tests/fuzz/fuzz_*.c one fuzzer, each
 # tests/bench/bench_*.c one benchmark program.
 
+# Where `make install` puts things.  DESTDIR is prepended to every path (a
+# staging tree for packages); the paths written into the installed files
+# (the unit's ExecStart, the sample's state-dir) are without it.
 PREFIX		?= /usr/local
 SBINDIR		?= $(PREFIX)/sbin
 MANDIR		?= $(PREFIX)/share/man
 SYSCONFDIR	?= /etc
+STATEDIR	?= /var/lib/imapmerge
+SYSTEMDUNITDIR	?= /lib/systemd/system
 DESTDIR		?=
 
 B		?= build
@@ -58,7 +65,8 @@ LIBPROTO	:= $(B)/libprotocol.a
 LIBCORE		:= $(B)/libimapmerge.a
 PROG		:= $(if $(MAIN_SRC),$(B)/imapmerge)
 
-.PHONY: all check test unit demo demo-down asan fuzz bench install clean deps
+.PHONY: all check test unit demo demo-down asan fuzz bench install uninstall \
+	clean deps
 .DELETE_ON_ERROR:
 
 all: $(PROG) $(LIBPROTO)
@@ -162,10 +170,43 @@ demo: deps all
 demo-down:
 	@tests/testbed/testbed down $(B)/demo
 
+# The sample always replaces the installed sample; it becomes imapmerge.conf
+# only where there is none yet, so an operator's file is never overwritten.
+# Both are mode 0600: the sample holds a token-command, and imapmerge
+# refuses such a file while others may read it.
+INSTALL_SED	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' \
+		       -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		       -e 's|@STATEDIR@|$(STATEDIR)|g'
+CONF_SED	 = sed -e 's|"/etc/imapmerge/|"$(SYSCONFDIR)/imapmerge/|g' \
+		       -e 's|^state-dir "/var/lib/imapmerge"|state-dir "$(STATEDIR)"|'
+ETC		 = $(DESTDIR)$(SYSCONFDIR)/imapmerge
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/imapmerge
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(ETC) $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -d -m 0700 $(DESTDIR)$(STATEDIR)
 	install -m 0755 $(B)/imapmerge $(DESTDIR)$(SBINDIR)/imapmerge
-	install -m 0640 conf/imapmerge.conf $(DESTDIR)$(SYSCONFDIR)/imapmerge/imapmerge.conf.sample
+	install -m 0644 docs/man/imapmerge.8 $(DESTDIR)$(MANDIR)/man8/imapmerge.8
+	install -m 0644 docs/man/imapmerge.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/imapmerge.conf.5
+	$(CONF_SED) conf/imapmerge.conf >$(B)/imapmerge.conf.sample
+	install -m 0600 $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf.sample
+	@if [ -e $(ETC)/imapmerge.conf ]; then \
+	    echo "$(ETC)/imapmerge.conf exists, left as it is"; \
+	else \
+	    echo "install -m 0600 $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf"; \
+	    install -m 0600 $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf; \
+	fi
+	$(INSTALL_SED) conf/imapmerge.service >$(B)/imapmerge.service
+	install -m 0644 $(B)/imapmerge.service \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/imapmerge.service
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/imapmerge \
+	    $(DESTDIR)$(MANDIR)/man8/imapmerge.8 \
+	    $(DESTDIR)$(MANDIR)/man5/imapmerge.conf.5 \
+	    $(ETC)/imapmerge.conf.sample \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/imapmerge.service
 
 clean:
 	rm -rf build
