@@ -89,6 +89,36 @@ swap_str(const char *kw, char **run, char **next)
 }
 
 /*
+ * The backends' TLS contexts (ca-file) and the token cache (auth,
+ * token-command) are made once at start: their settings stay too, or a
+ * session would ask a token cache that does not exist.
+ */
+static void
+daemon_keep_backends(struct config *run, struct config *next)
+{
+	struct backend_conf	*r, *n;
+	enum backend_auth	 auth;
+	char			 kw[32];
+	int			 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		r = &run->backend[side];
+		n = &next->backend[side];
+		snprintf(kw, sizeof(kw), "%s ca-file", config_side_name(side));
+		swap_str(kw, &r->ca_file, &n->ca_file);
+		snprintf(kw, sizeof(kw), "%s token-command",
+		    config_side_name(side));
+		swap_str(kw, &r->token_command, &n->token_command);
+		if (r->auth != n->auth)
+			log_warnx("reload: %s auth changed; it takes effect at "
+			    "the next restart", config_side_name(side));
+		auth = r->auth;
+		r->auth = n->auth;
+		n->auth = auth;
+	}
+}
+
+/*
  * What needs a restart moves from the running configuration RUN into
  * NEXT, so NEXT carries on with the running values (and the listen array
  * the listeners and sessions point into stays where it is), and RUN,
@@ -119,6 +149,7 @@ daemon_keep_running(struct config *run, struct config *next)
 	port = run->status_port;
 	run->status_port = next->status_port;
 	next->status_port = port;
+	daemon_keep_backends(run, next);
 	if (run->log_syslog != next->log_syslog)
 		log_warnx("reload: log changed; it takes effect at the next "
 		    "restart");
