@@ -4,7 +4,9 @@
  * policy knobs.  conf/parse.c reads the file described in docs/config.md
  * into a struct config.  The struct is open rather than opaque because it
  * is plain data that every module reads and nobody changes after loading;
- * a reload builds a new one.
+ * a reload builds a new one.  A session keeps the configuration it started
+ * with: config_ref() and config_unref() count its users (config_load
+ * returns one with a single reference, the caller's).
  */
 
 #ifndef CONF_CONFIG_H
@@ -117,6 +119,9 @@ struct config {
 
 	struct listen_conf	*listen;
 	size_t			 nlisten;
+	char			*status_host;	/* status-listen; NULL: none */
+	uint16_t		 status_port;
+	char			*status_text;	/* ADDR as written */
 
 	unsigned int		 connect_timeout_ms;
 	unsigned int		 command_timeout_ms;
@@ -130,6 +135,7 @@ struct config {
 	int			 offline_auth;	/* legacy down: stored hash */
 	unsigned int		 max_preauth_per_ip;	/* connections */
 	unsigned int		 max_login_failures;	/* per IP, decaying */
+	unsigned int		 shutdown_timeout_ms;	/* drain on SIGTERM */
 
 	char			**hide_folder;
 	size_t			 nhide_folder;
@@ -139,6 +145,8 @@ struct config {
 	size_t			 nsend_via;
 
 	struct backend_conf	 backend[BACKEND_COUNT];
+
+	unsigned int		 refs;
 };
 
 /*
@@ -159,7 +167,11 @@ struct config_errors {
 struct config		*config_load(const char *, int, struct config_errors *);
 struct config		*config_parse_buffer(const char *, const char *, size_t,
 			    int, struct config_errors *);
+/* Drops every reference at once (the owner knows there are no others). */
 void			 config_free(struct config **);
+struct config		*config_ref(struct config *);
+/* Drops one reference and sets *confp NULL; frees with the last. */
+void			 config_unref(struct config **);
 void			 config_errors_clear(struct config_errors *);
 
 /*

@@ -44,7 +44,7 @@
 #define MAX_ARGS	8
 #define MAX_LISTEN	64
 #define MAX_LIST	1024	/* hide-folder, send-via */
-#define KW_MAX		32
+#define KW_MAX		40
 
 enum tok {
 	TOK_WORD,
@@ -133,6 +133,7 @@ static kw_fn	 kw_listen, kw_duration, kw_size, kw_legacy_writes, kw_yesno;
 static kw_fn	 kw_tombstone_action, kw_local_keywords, kw_count;
 static kw_fn	 kw_hide_folder, kw_folder_role, kw_send_via, kw_block;
 static kw_fn	 kw_endpoint, kw_username, kw_auth, kw_token_command;
+static kw_fn	 kw_status_listen;
 
 #define TOP(f)	offsetof(struct config, f)
 #define BE(f)	offsetof(struct backend_conf, f)
@@ -149,6 +150,9 @@ static const struct keyword keywords[] = {
 	{ "listen", KW_TOP | KW_REPEAT, 3, 4,
 	    "imap|submission ADDR tls|starttls [allow-plaintext-auth]",
 	    kw_listen, 0 },
+	{ "status-listen", KW_TOP, 1, 1, "ADDR", kw_status_listen, 0 },
+	{ "shutdown-timeout", KW_TOP, 1, 1, "DURATION", kw_duration,
+	    TOP(shutdown_timeout_ms) },
 	{ "connect-timeout", KW_TOP, 1, 1, "DURATION", kw_duration,
 	    TOP(connect_timeout_ms) },
 	{ "command-timeout", KW_TOP, 1, 1, "DURATION", kw_duration,
@@ -1207,6 +1211,19 @@ fail:
 	free(l.text);
 }
 
+/* The metrics endpoint: one address, not "*" (it is not for the world). */
+static void
+kw_status_listen(struct parser *p, struct scope *sc, const struct stmt *st,
+    const struct keyword *kw)
+{
+	struct config	*conf = p->conf;
+
+	if (!parse_addr(p, st, kw, st->arg[0], 0, &conf->status_host,
+	    &conf->status_port))
+		return;
+	conf->status_text = pstrdup(p, st->line, st->arg[0]);
+}
+
 static void
 kw_hide_folder(struct parser *p, struct scope *sc, const struct stmt *st,
     const struct keyword *kw)
@@ -1480,6 +1497,8 @@ config_new(const char *name)
 	conf->offline_auth = 1;
 	conf->max_preauth_per_ip = 20;
 	conf->max_login_failures = 10;
+	conf->shutdown_timeout_ms = 30 * 1000;
+	conf->refs = 1;
 	conf->path = strdup(name);
 	conf->state_dir = strdup("/var/lib/imapmerge");
 	for (i = 0; i < BACKEND_COUNT; i++) {
@@ -1635,7 +1654,28 @@ config_free(struct config **confp)
 	free(conf->group);
 	free(conf->tls_certificate);
 	free(conf->tls_key);
+	free(conf->status_host);
+	free(conf->status_text);
 	free(conf);
+}
+
+struct config *
+config_ref(struct config *conf)
+{
+	conf->refs++;
+	return conf;
+}
+
+void
+config_unref(struct config **confp)
+{
+	struct config	*conf = *confp;
+
+	if (conf == NULL)
+		return;
+	*confp = NULL;
+	if (--conf->refs == 0)
+		config_free(&conf);
 }
 
 /*

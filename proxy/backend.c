@@ -77,7 +77,8 @@ struct be_cmd {
 
 struct backend {
 	struct server		*srv;
-	const struct backend_conf *conf;
+	struct config		*cf;		/* a reference: a reload */
+	const struct backend_conf *conf;	/* cf's, for this side */
 	enum backend_side	 side;
 	char			 sid[24];
 	enum be_state		 state;
@@ -181,20 +182,22 @@ backend_new(struct server *srv, enum backend_side side, const char *sid)
 		return NULL;
 	b->srv = srv;
 	b->side = side;
-	b->conf = &srv->conf->backend[side];
+	b->cf = config_ref(srv->conf);
+	b->conf = &b->cf->backend[side];
 	snprintf(b->sid, sizeof(b->sid), "%s", sid);
 	b->queue_tail = &b->queue;
 	b->next_tag = 1;
 	/* Literals of commands that do not stream (backend_cmd_stream) are
 	 * held whole: up to the message size limit, plus room. */
 	imap_parser_default_limits(&lim);
-	lim.max_literal = srv->conf->max_message_size + (1 << 20);
+	lim.max_literal = b->cf->max_message_size + (1 << 20);
 	lim.max_inline_literal = lim.max_literal;
 	/* "* SEARCH" of a 1,000,000-message folder is one response. */
 	lim.max_args = 2000000;
 	if ((b->parser = imap_parser_new(IMAP_PARSER_RESPONSE, &lim)) ==
 	    NULL || (b->stage = evbuffer_new()) == NULL) {
 		imap_parser_free(&b->parser);
+		config_unref(&b->cf);
 		free(b);
 		return NULL;
 	}
@@ -282,6 +285,7 @@ be_destroy(struct backend *b)
 	evbuffer_free(b->stage);
 	be_caps_clear(b);
 	free(b->user);
+	config_unref(&b->cf);
 	free(b);
 }
 
@@ -382,6 +386,7 @@ be_fail(struct backend *b, const char *fmt, ...)
 	log_sess(LOG_WARNING, b->sid, "event=backend-failed backend=%s "
 	    "state=%s reason=\"%s\"", backend_name(b),
 	    be_state_names[b->state], why);
+	b->srv->stats.failures[b->side]++;
 	/* The command streaming a literal: its owner must finish it. */
 	left = b->sink != NULL ? imap_parser_literal_left(b->parser) : 0;
 	be_sink_flush(b);
@@ -489,7 +494,7 @@ backend_idle_stop(struct backend *b)
 	if (c != NULL && c->sent && c->idle == 2) {
 		evbuffer_add(bufferevent_get_output(b->bev), "DONE\r\n", 6);
 		c->idle = 3;
-		be_timer_arm(b, b->srv->conf->command_timeout_ms);
+		be_timer_arm(b, b->cf->command_timeout_ms);
 	} else if (c != NULL && c->idle == 1 && !c->sent) {
 		/* Not sent yet: never send it. */
 		b->queue = c->next;
@@ -611,7 +616,7 @@ be_up_flow(struct backend *b, struct be_cmd *c)
 		evbuffer_add(out, "\r\n", 2);
 		c->upload = 3;
 	}
-	be_timer_arm(b, b->srv->conf->command_timeout_ms);
+	be_timer_arm(b, b->cf->command_timeout_ms);
 }
 
 int
@@ -782,7 +787,7 @@ be_send_next(struct backend *b)
 	if (c->upload < 0)
 		c->upload = -c->upload;
 	be_send_segment(b, c, c->tag);
-	be_timer_arm(b, b->srv->conf->command_timeout_ms);
+	be_timer_arm(b, b->cf->command_timeout_ms);
 }
 
 /*
@@ -904,6 +909,7 @@ be_hold(struct backend *b, unsigned int ms)
 	log_sess(LOG_WARNING, b->sid, "event=backend-throttled backend=%s "
 	    "user=%s backoff_ms=%u", backend_name(b), b->user ? b->user : "-",
 	    ms);
+	b->srv->stats.throttled[b->side]++;
 	b->backoff_ms = ms;
 	if (b->hold == NULL &&
 	    (b->hold = evtimer_new(b->srv->base, be_hold_over, b)) == NULL)
@@ -1121,7 +1127,7 @@ be_stream(struct backend *b, struct evbuffer *in)
 	if (evbuffer_get_length(b->sink) > BE_SINK_HIGH) {
 		b->paused = 1;
 		bufferevent_disable(b->bev, EV_READ);
-		be_timer_arm(b, b->srv->conf->command_timeout_ms);
+		be_timer_arm(b, b->cf->command_timeout_ms);
 	}
 	return 0;
 }
@@ -1447,5 +1453,5 @@ backend_open(struct backend *b, const char *login, const char *password,
 	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
 	conn_set_io(b->bev);
 	bufferevent_enable(b->bev, EV_READ);
-	be_timer_arm(b, b->srv->conf->connect_timeout_ms);
+	be_timer_arm(b, b->cf->connect_timeout_ms);
 }

@@ -237,7 +237,7 @@ static const char *
 ap_target(struct append_req *q)
 {
 	struct imap_session	*s = q->s;
-	const struct config	*conf = s->srv->conf;
+	const struct config	*conf = s->conf;
 	const struct ufolder	*f;
 	const struct backend	*b = s->be[BACKEND_NEW];
 	const char		*name, *err;
@@ -412,7 +412,7 @@ ap_relayed(struct append_req *q)
 {
 	struct imap_session	*s = q->s;
 	int64_t			 when;
-	int64_t			 window = s->srv->conf->sent_copy_window_ms / 1000;
+	int64_t			 window = s->conf->sent_copy_window_ms / 1000;
 
 	if (!q->absorbable || q->key.msgid[0] == '\0' || s->store == NULL ||
 	    state_sent_at(s->store, q->key.msgid, &when) != 1)
@@ -423,7 +423,7 @@ ap_relayed(struct append_req *q)
 static int
 ap_spool_open(struct append_req *q)
 {
-	const char	*dir = q->s->srv->conf->state_dir;
+	const char	*dir = q->s->conf->state_dir;
 	char		 tmpl[1024];
 
 	/* Not linked anywhere: gone with the descriptor, whatever happens. */
@@ -719,7 +719,7 @@ ap_finish(struct append_req *q)
 
 	if (q->mode == AP_SPOOL) {
 		q->absorb_until = time(NULL) +
-		    s->srv->conf->sent_copy_wait_ms / 1000;
+		    s->conf->sent_copy_wait_ms / 1000;
 		ap_absorb_try(q);
 		return;
 	}

@@ -77,6 +77,7 @@ login_fail_auth(struct imap_session *s)
 	/* One line per failure for fail2ban (docs/resilience.md). */
 	log_sess(LOG_NOTICE, s->sid, "event=auth-failed user=%s ip=%s",
 	    s->user, s->peer);
+	s->srv->stats.logins_failed++;
 	abuse_login_failed(s->srv, s->peer);
 	sess_login_reset(s);
 	if (s->delay == NULL &&
@@ -103,6 +104,7 @@ login_serve(struct imap_session *s)
 {
 	free(s->login);
 	s->login = NULL;
+	s->srv->stats.logins_ok++;
 	sess_login_folders(s);
 }
 
@@ -137,7 +139,7 @@ login_offline(struct imap_session *s)
 {
 	char	 err[256], *stored;
 
-	if (!s->srv->conf->offline_auth) {
+	if (!s->conf->offline_auth) {
 		log_sess(LOG_WARNING, s->sid, "event=login-unavailable user=%s "
 		    "backend=legacy reason=\"%s\" offline_auth=no", s->user,
 		    ((struct login *)s->login)->why[BACKEND_LEGACY]);
@@ -191,7 +193,7 @@ login_finish(struct imap_session *s)
 	}
 	/* The legacy server is down.  A new server that checked the same
 	 * password and refused it is enough to say no. */
-	if (nr->auth_failed && s->srv->conf->backend[BACKEND_NEW].auth ==
+	if (nr->auth_failed && s->conf->backend[BACKEND_NEW].auth ==
 	    BACKEND_AUTH_PASSWORD) {
 		login_fail_auth(s);
 		return;
@@ -274,7 +276,7 @@ login_start(struct imap_session *s)
 			return;
 		}
 	for (side = 0; side < BACKEND_COUNT; side++) {
-		pass = s->srv->conf->backend[side].auth ==
+		pass = s->conf->backend[side].auth ==
 		    BACKEND_AUTH_XOAUTH2 ? NULL : s->cred.password;
 		backend_open(s->be[side], s->user, pass, login_opened, s);
 	}
@@ -351,6 +353,7 @@ auth_result(struct imap_session *s, enum auth_result r)
 		s->inmode = IN_COMMAND;
 		log_sess(LOG_INFO, s->sid, "event=auth-failed ip=%s "
 		    "reason=\"%s\"", s->peer, auth_error(s->auth));
+		s->srv->stats.logins_failed++;
 		sess_done(s, "NO [AUTHENTICATIONFAILED] Authentication "
 		    "failed.");
 		break;

@@ -208,7 +208,7 @@ discover_finish(struct discover *d)
 			in.n[side] = d->side[side].list.n;
 			in.prefix[side] = d->side[side].list.prefix;
 		}
-		in.conf = s->srv->conf;
+		in.conf = s->conf;
 		if (follow_collect(s, &from, &to, &nfollow) == 0) {
 			in.follow_from = (const char *const *)from;
 			in.follow_to = (const char *const *)to;
@@ -414,7 +414,7 @@ offline_remember(struct imap_session *s)
 	char		 err[128];
 
 	if (!s->login_online || s->u == NULL || s->u->hashing ||
-	    !s->srv->conf->offline_auth)
+	    !s->conf->offline_auth)
 		return;
 	offline_memo(s->cred.password, s->cred.passlen, s->u->memo_pending);
 	if (s->u->memo_set && CRYPTO_memcmp(s->u->memo_pending, s->u->memo,

@@ -703,7 +703,7 @@ fetch_send(struct fetch_req *q, int side)
 	evbuffer_add_printf(cmd, "UID FETCH ");
 	seqset_format_list(uids, q->n[side], cmd);
 	evbuffer_add_printf(cmd, " (UID ");
-	if (side == BACKEND_LEGACY && q->s->srv->conf->legacy_writes ==
+	if (side == BACKEND_LEGACY && q->s->conf->legacy_writes ==
 	    LEGACY_WRITES_NONE)
 		add_peek(cmd, q->fa.upstream);
 	else
@@ -959,7 +959,7 @@ idle_backends(struct imap_session *s)
 static void
 idle_arm(struct imap_session *s)
 {
-	unsigned int	 ms = s->srv->conf->poll_interval_ms;
+	unsigned int	 ms = s->conf->poll_interval_ms;
 	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if (s->sel == NULL)

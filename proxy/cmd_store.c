@@ -324,7 +324,7 @@ store_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	if (!store_parse(q, args, nargs, &err) || !imap_arg_get_atom(&args[0],
 	    &text) || !mbox_targets(s, text, q->uid, &q->seqs, &q->n,
 	    &err) || collect_uids(q,
-	    s->srv->conf->legacy_writes != LEGACY_WRITES_NONE) == -1) {
+	    s->conf->legacy_writes != LEGACY_WRITES_NONE) == -1) {
 		req_free(q);
 		sess_done(s, "BAD %s", err);
 		return;
@@ -489,7 +489,7 @@ expunge_run(struct imap_session *s, const char *uidset, bool close)
 		    (vmsg_flags(m) & VF_DELETED))
 			q->seqs[n++] = q->seqs[seq];
 	q->n = n;
-	if (collect_uids(q, s->srv->conf->legacy_writes ==
+	if (collect_uids(q, s->conf->legacy_writes ==
 	    LEGACY_WRITES_ALL) == -1) {
 		req_free(q);
 		sess_done(s, "NO [SERVERBUG] Out of memory");

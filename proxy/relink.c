@@ -162,7 +162,7 @@ link_try(struct imap_session *s, int side)
 		link_schedule(s, side, 0);
 		return;
 	}
-	pass = s->srv->conf->backend[side].auth == BACKEND_AUTH_XOAUTH2 ?
+	pass = s->conf->backend[side].auth == BACKEND_AUTH_XOAUTH2 ?
 	    NULL : s->cred.password;
 	backend_open(l->pending, s->user, pass, link_opened, s);
 }

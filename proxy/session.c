@@ -52,6 +52,7 @@ static void	 sess_read(struct bufferevent *, void *);
 static void	 sess_event(struct bufferevent *, short, void *);
 static void	 sess_drained(struct bufferevent *, void *);
 static void	 sess_input(struct imap_session *);
+static void	 sess_shutdown(struct imap_session *);
 
 void
 sess_enter(struct imap_session *s, enum sess_state st)
@@ -101,6 +102,8 @@ sess_done(struct imap_session *s, const char *fmt, ...)
 		sess_printf(s, "* BYE Too many invalid commands\r\n");
 		sess_close(s, "too many invalid commands");
 	}
+	if (s->srv->draining)
+		sess_shutdown(s);
 	if (!s->closing && s->bev != NULL)
 		sess_links_idle(s);
 	if (!s->closing && s->bev != NULL && !s->busy)
@@ -117,10 +120,21 @@ sess_close(struct imap_session *s, const char *reason)
 	    s->user ? s->user : "-", reason);
 }
 
+/* The daemon is stopping: the session's last words. */
+static void
+sess_shutdown(struct imap_session *s)
+{
+	if (s->closing)
+		return;
+	sess_printf(s, "* BYE imapmerge is shutting down\r\n");
+	sess_close(s, "shutting down");
+}
+
 static void
 sess_free(struct imap_session *s)
 {
-	int	 side;
+	struct server	*srv = s->srv;
+	int		 side;
 
 	if (s->prevp != NULL) {
 		if ((*s->prevp = s->next) != NULL)
@@ -147,7 +161,9 @@ sess_free(struct imap_session *s)
 	free(s->tag);
 	free(s->cmd_text);
 	free(s->user);
+	config_unref(&s->conf);
 	free(s);
+	server_session_gone(srv);
 }
 
 /*
@@ -269,6 +285,7 @@ imap_session_start(struct server *srv, const struct listen_conf *lc,
 		return;
 	}
 	s->srv = srv;
+	s->conf = config_ref(srv->conf);
 	s->lc = lc;
 	if ((s->next = srv->sessions) != NULL)
 		s->next->prevp = &s->next;
@@ -482,6 +499,58 @@ imap_sessions_free_all(struct server *srv)
 {
 	while (srv->sessions != NULL)
 		sess_free(srv->sessions);
+}
+
+/*
+ * Between commands, in IDLE (RFC 2177 lets the server end it with BYE) or
+ * waiting for an AUTHENTICATE line, a session can go at once.  One whose
+ * command is running, or is still arriving (a tag parsed, the rest of the
+ * line or a small literal not yet), hears BYE from sess_done().
+ */
+static bool
+sess_idle_now(struct imap_session *s)
+{
+	if (s->busy)
+		return s->inmode == IN_IDLE || s->inmode == IN_AUTH_LINE;
+	return s->parser == NULL || imap_parser_tag(s->parser) == NULL;
+}
+
+void
+imap_sessions_drain(struct server *srv)
+{
+	struct imap_session	*s, *next;
+
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->closing || !sess_idle_now(s))
+			continue;
+		sess_hold(s);
+		sess_shutdown(s);
+		sess_release(s);
+	}
+}
+
+void
+imap_sessions_count(const struct server *srv, unsigned long *total,
+    unsigned long up[BACKEND_COUNT], unsigned long down[BACKEND_COUNT])
+{
+	const struct imap_session	*s;
+	int				 side;
+
+	*total = 0;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		up[side] = down[side] = 0;
+	for (s = srv->sessions; s != NULL; s = s->next) {
+		(*total)++;
+		if (s->state != SESS_AUTH && s->state != SESS_SELECTED)
+			continue;
+		for (side = 0; side < BACKEND_COUNT; side++) {
+			if (sess_side_up(s, side))
+				up[side]++;
+			else
+				down[side]++;
+		}
+	}
 }
 
 void

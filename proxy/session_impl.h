@@ -61,6 +61,7 @@ struct imap_session {
 	struct imap_session	*next, **prevp;	/* srv->sessions */
 	char			 sid[20];
 	struct server		*srv;
+	struct config		*conf;		/* a reference, kept on reload */
 	const struct listen_conf *lc;
 	struct bufferevent	*bev;
 	struct imap_parser	*parser;

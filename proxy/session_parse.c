@@ -49,7 +49,7 @@ sess_parser_relax(struct imap_session *s)
 	struct imap_parser_limits	 l;
 
 	limits_for(&l, 1);
-	l.max_literal = s->srv->conf->max_message_size;
+	l.max_literal = s->conf->max_message_size;
 	imap_parser_set_limits(s->parser, &l);
 	imap_parser_stream_only(s->parser, "APPEND");
 	imap_parser_set_stream(s->parser, true, SESS_APPEND_STREAM_MIN);
@@ -84,7 +84,7 @@ sess_parse_command(struct imap_session *s, struct evbuffer *in)
 		    "literal too large") == 0) {
 			sess_printf(s, "%s NO [TOOBIG] The message is larger "
 			    "than %llu bytes\r\n", tag, (unsigned long long)
-			    s->srv->conf->max_message_size);
+			    s->conf->max_message_size);
 			s->bad_commands++;
 		} else
 			sess_syntax_error(s, tag, imap_parser_error(s->parser));

@@ -55,7 +55,8 @@ _Static_assert(sizeof(relay_state_names) / sizeof(relay_state_names[0]) ==
 
 struct relay {
 	struct server		*srv;
-	const struct backend_conf *conf;
+	struct config		*cf;		/* a reference: a reload */
+	const struct backend_conf *conf;	/* cf's, for this side */
 	enum relay_state	 state;
 	char			 sid[24];
 	struct bufferevent	*bev;
@@ -122,7 +123,7 @@ relay_send(struct relay *r, const char *line)
 static void
 relay_setup(struct relay *r)
 {
-	struct timeval	 tv = { r->srv->conf->command_timeout_ms / 1000, 0 };
+	struct timeval	 tv = { r->cf->command_timeout_ms / 1000, 0 };
 
 	bufferevent_setcb(r->bev, relay_read, relay_write, relay_event, r);
 	bufferevent_set_timeouts(r->bev, &tv, NULL);
@@ -133,7 +134,7 @@ struct relay *
 relay_open(struct server *srv, enum backend_side side, const char *sid,
     const char *login, const char *password, relay_reply_cb *ready, void *arg)
 {
-	const struct backend_conf	*bc = &srv->conf->backend[side];
+	const struct backend_conf	*bc;
 	struct relay			*r;
 	struct timeval			 tv;
 	char				 err[256];
@@ -141,7 +142,8 @@ relay_open(struct server *srv, enum backend_side side, const char *sid,
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->srv = srv;
-	r->conf = bc;
+	r->cf = config_ref(srv->conf);
+	r->conf = bc = &r->cf->backend[side];
 	r->cb = ready;
 	r->arg = arg;
 	snprintf(r->sid, sizeof(r->sid), "%s", sid);
@@ -165,8 +167,8 @@ relay_open(struct server *srv, enum backend_side side, const char *sid,
 		return r;
 	}
 	relay_setup(r);
-	tv.tv_sec = srv->conf->connect_timeout_ms / 1000;
-	tv.tv_usec = (srv->conf->connect_timeout_ms % 1000) * 1000;
+	tv.tv_sec = r->cf->connect_timeout_ms / 1000;
+	tv.tv_usec = (r->cf->connect_timeout_ms % 1000) * 1000;
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
 	return r;
 }
@@ -208,6 +210,7 @@ relay_destroy(struct relay *r)
 		free(r->password);
 	}
 	free(r->login);
+	config_unref(&r->cf);
 	free(r);
 }
 
@@ -416,7 +419,7 @@ static void
 relay_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct relay	*r = arg;
-	struct timeval	 tv = { r->srv->conf->command_timeout_ms / 1000, 0 };
+	struct timeval	 tv = { r->cf->command_timeout_ms / 1000, 0 };
 	char		 buf[256];
 
 	if (what & BEV_EVENT_CONNECTED) {

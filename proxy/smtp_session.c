@@ -66,6 +66,7 @@ struct smtp_session {
 	struct smtp_session	*next, **prevp;	/* srv->smtp_sessions */
 	char			 sid[20];
 	struct server		*srv;
+	struct config		*conf;		/* a reference, kept on reload */
 	const struct listen_conf *lc;
 	struct bufferevent	*bev;
 	char			 peer[64];
@@ -153,6 +154,8 @@ smtp_transaction_reset(struct smtp_session *s)
 static void
 smtp_free(struct smtp_session *s)
 {
+	struct server	*srv = s->srv;
+
 	if (s->prevp != NULL && (*s->prevp = s->next) != NULL)
 		s->next->prevp = s->prevp;
 	smtp_transaction_reset(s);
@@ -165,7 +168,9 @@ smtp_free(struct smtp_session *s)
 	if (s->flush_timer != NULL)
 		event_free(s->flush_timer);
 	free(s->user);
+	config_unref(&s->conf);
 	free(s);
+	server_session_gone(srv);
 }
 
 static void
@@ -214,6 +219,16 @@ smtp_release(struct smtp_session *s)
 	smtp_free(s);
 }
 
+/* The daemon is stopping (RFC 5321 §3.8: 421, then close). */
+static void
+smtp_shutdown(struct smtp_session *s)
+{
+	if (s->closing)
+		return;
+	smtp_reply(s, "421 4.3.2 imapmerge is shutting down");
+	smtp_close(s, "shutting down");
+}
+
 /* One reply and back to reading commands. */
 static void
 smtp_done(struct smtp_session *s)
@@ -223,6 +238,8 @@ smtp_done(struct smtp_session *s)
 		smtp_reply(s, "421 4.7.0 Too many errors, closing");
 		smtp_close(s, "too many bad commands");
 	}
+	if (s->srv->draining)
+		smtp_shutdown(s);
 	if (!s->closing)
 		smtp_input(s);
 }
@@ -249,10 +266,12 @@ smtp_check_done(struct backend *b, const struct backend_result *res,
 			    "user=%s reason=\"%s\"", s->user, err);
 		log_sess(LOG_INFO, s->sid, "event=smtp-login user=%s ip=%s",
 		    s->user, s->peer);
+		s->srv->stats.logins_ok++;
 		smtp_reply(s, "235 2.7.0 Authentication successful");
 	} else if (res->auth_failed) {
 		log_sess(LOG_INFO, s->sid, "event=auth-failed user=%s ip=%s "
 		    "proto=smtp", s->cred.user, s->peer);
+		s->srv->stats.logins_failed++;
 		credentials_clear(&s->cred);
 		smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
 		if (++s->auth_failures >= SMTP_MAX_AUTH_FAIL) {
@@ -295,7 +314,7 @@ smtp_auth_result(struct smtp_session *s, enum auth_result r)
 		break;
 	case AUTH_DONE:
 		if (!auth_take(s->auth, &s->cred) || (login =
-		    config_expand_username(s->srv->conf->backend[BACKEND_LEGACY]
+		    config_expand_username(s->conf->backend[BACKEND_LEGACY]
 		    .username, s->cred.user)) == NULL) {
 			credentials_clear(&s->cred);
 			smtp_reply(s, "535 5.7.8 Authentication credentials "
@@ -403,7 +422,7 @@ smtp_relay_ready(struct relay *r, int code, const char *enh,
 static char *
 upstream_login(struct smtp_session *s, enum backend_side side)
 {
-	return config_expand_username(s->srv->conf->backend[side].username,
+	return config_expand_username(s->conf->backend[side].username,
 	    s->user);
 }
 
@@ -420,13 +439,13 @@ smtp_mail(struct smtp_session *s, const struct smtp_command *c)
 		smtp_reply(s, "503 5.5.1 Nested MAIL command");
 		return;
 	}
-	if (c->has_size && c->size > s->srv->conf->max_message_size) {
+	if (c->has_size && c->size > s->conf->max_message_size) {
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
 	if ((s->from = strdup(c->path)) == NULL ||
 	    (login = upstream_login(s, s->route = config_route_sender(
-	    s->srv->conf, c->path))) == NULL) {
+	    s->conf, c->path))) == NULL) {
 		smtp_reply(s, "451 4.3.0 Local error");
 		smtp_transaction_reset(s);
 		return;
@@ -437,7 +456,7 @@ smtp_mail(struct smtp_session *s, const struct smtp_command *c)
 	smtp_enter(s, S_WAIT);
 	/* The relay may answer before relay_open() returns. */
 	s->relay = relay_open(s->srv, s->route, s->sid, login,
-	    s->srv->conf->backend[s->route].auth == BACKEND_AUTH_PASSWORD ?
+	    s->conf->backend[s->route].auth == BACKEND_AUTH_PASSWORD ?
 	    s->cred.password : NULL, smtp_relay_ready, s);
 	free(login);
 	if (s->relay == NULL) {
@@ -507,7 +526,7 @@ smtp_data_reply(struct relay *r, int code, const char *enh,
 		 * the client's own Sent copy one too many. */
 		if (s->msgid[0] != '\0' && s->u != NULL &&
 		    s->route == BACKEND_NEW &&
-		    s->srv->conf->backend[s->route].files_sent_copies &&
+		    s->conf->backend[s->route].files_sent_copies &&
 		    state_sent_record(s->u->store, s->msgid, time(NULL)) == -1)
 			log_sess(LOG_WARNING, s->sid, "event=state-error "
 			    "op=sent-record");
@@ -561,7 +580,7 @@ smtp_data_pump(struct smtp_session *s, struct evbuffer *in)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		n = smtp_data_scan(&s->data, v.iov_base, v.iov_len);
-		if (s->data.size > s->srv->conf->max_message_size)
+		if (s->data.size > s->conf->max_message_size)
 			s->too_big = true;
 		if (out != NULL && !s->too_big)
 			evbuffer_remove_buffer(in, out, n);
@@ -613,7 +632,7 @@ smtp_ehlo(struct smtp_session *s, const struct smtp_command *c)
 	smtp_reply(s, "250-imapmerge");
 	smtp_reply(s, "250-PIPELINING");
 	smtp_reply(s, "250-SIZE %llu",
-	    (unsigned long long)s->srv->conf->max_message_size);
+	    (unsigned long long)s->conf->max_message_size);
 	smtp_reply(s, "250-8BITMIME");
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
 	if (!s->tls)
@@ -812,6 +831,7 @@ smtp_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 		return;
 	}
 	s->srv = srv;
+	s->conf = config_ref(srv->conf);
 	s->lc = lc;
 	s->lr.max = SMTP_LINE_MAX;
 	snprintf(s->sid, sizeof(s->sid), "%lx", ++srv->next_session_id);
@@ -830,6 +850,7 @@ smtp_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 		if (ssl != NULL)
 			SSL_free(ssl);
 		close(fd);
+		config_unref(&s->conf);
 		free(s);
 		return;
 	}
@@ -842,6 +863,38 @@ smtp_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 	    "no");
 	smtp_setup(s);
 	smtp_reply(s, "220 imapmerge ESMTP ready");
+}
+
+/*
+ * Sessions waiting for a command or an AUTH line go now; one whose
+ * upstream is answering or whose DATA is streaming hears 421 after its
+ * reply (smtp_done).
+ */
+void
+smtp_sessions_drain(struct server *srv)
+{
+	struct smtp_session	*s, *next;
+
+	for (s = srv->smtp_sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->closing || (s->state != S_COMMAND &&
+		    s->state != S_AUTH_LINE))
+			continue;
+		smtp_hold(s);
+		smtp_shutdown(s);
+		smtp_release(s);
+	}
+}
+
+unsigned long
+smtp_sessions_count(const struct server *srv)
+{
+	const struct smtp_session	*s;
+	unsigned long			 n = 0;
+
+	for (s = srv->smtp_sessions; s != NULL; s = s->next)
+		n++;
+	return n;
 }
 
 void

@@ -15,5 +15,8 @@ void	 smtp_session_new(struct server *, const struct listen_conf *,
 	    int fd, const struct sockaddr *, int salen);
 /* Closes every submission session at once (shutdown). */
 void	 smtp_sessions_free_all(struct server *);
+/* SIGTERM: idle sessions get 421 now, busy ones after their reply. */
+void	 smtp_sessions_drain(struct server *);
+unsigned long smtp_sessions_count(const struct server *);
 
 #endif
