@@ -457,8 +457,7 @@ daemon_main(struct config *conf, int foreground)
 	memset(&srv, 0, sizeof(srv));
 	srv.conf = conf;
 	srv.started = time(NULL);
-	log_init(foreground || !conf->log_syslog, conf->log_level,
-	    "imapmerge");
+	/* Logging was set up by main(), with -v's steps on the level. */
 	signal(SIGPIPE, SIG_IGN);
 	if (daemon_setup(&srv) == -1 || daemon_privdrop(conf) == -1)
 		goto out;
