@@ -190,12 +190,17 @@ install: all
 	install -m 0644 docs/man/imapmerge.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man5/imapmerge.conf.5
 	$(CONF_SED) conf/imapmerge.conf >$(B)/imapmerge.conf.sample
-	install -m 0600 $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf.sample
-	@if [ -e $(ETC)/imapmerge.conf ]; then \
+	@# root:_imapmerge 0640 once that group exists (a reload reads the
+	@# file after the daemon dropped its privileges), else root 0600.
+	@if getent group _imapmerge >/dev/null; then m="-m 0640 -g _imapmerge"; \
+	else m="-m 0600"; fi; \
+	echo "install $$m $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf.sample"; \
+	install $$m $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf.sample; \
+	if [ -e $(ETC)/imapmerge.conf ]; then \
 	    echo "$(ETC)/imapmerge.conf exists, left as it is"; \
 	else \
-	    echo "install -m 0600 $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf"; \
-	    install -m 0600 $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf; \
+	    echo "install $$m $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf"; \
+	    install $$m $(B)/imapmerge.conf.sample $(ETC)/imapmerge.conf; \
 	fi
 	$(INSTALL_SED) conf/imapmerge.service >$(B)/imapmerge.service
 	install -m 0644 $(B)/imapmerge.service \

@@ -1512,6 +1512,32 @@ config_new(const char *name)
 }
 
 /*
+ * A token-command is a secret: the file may be read by root and by the
+ * daemon's own group (it reads the file again on SIGHUP, after dropping
+ * privileges: root:GROUP 0640), by no one else.
+ */
+static void
+check_secret_mode(struct parser *p, const struct stat *sb, const char *name)
+{
+	const char	*group = p->conf->group;
+	struct group	*gr;
+
+	if (!(sb->st_mode & (S_IRGRP | S_IROTH)))
+		return;
+	if (!(sb->st_mode & S_IROTH) && group != NULL &&
+	    (gr = getgrnam(group)) != NULL && gr->gr_gid == sb->st_gid)
+		return;
+	if (group != NULL)
+		perr(p, p->secret_line, "token-command in a file readable by "
+		    "others or by a group other than %s (chmod 600 %s, or "
+		    "chgrp %s %s and chmod 640 %s)", group, name, group, name,
+		    name);
+	else
+		perr(p, p->secret_line, "token-command in a file readable by "
+		    "group or others (chmod 600 %s)", name);
+}
+
+/*
  * Parse one buffer.  With sb (the file's fstat), also refuse a file that
  * holds a secret and that others may read, or that others may write: a
  * token-command put there by another user runs as the daemon.
@@ -1538,10 +1564,8 @@ parse_run(const char *name, const char *buf, size_t len, int flags,
 	memset(&top, 0, sizeof(top));
 	parse_body(&p, &top);
 	check_config(&p);
-	if (sb != NULL && p.secret_line != 0 &&
-	    (sb->st_mode & (S_IRGRP | S_IROTH)))
-		perr(&p, p.secret_line, "token-command in a file readable by "
-		    "group or others (chmod 600 %s)", name);
+	if (sb != NULL && p.secret_line != 0)
+		check_secret_mode(&p, sb, name);
 	if (sb != NULL && (sb->st_mode & S_IWOTH))
 		errors_add(errs, "%s: writable by others", name);
 	if (errs->count != 0)

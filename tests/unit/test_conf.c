@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <syslog.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -544,6 +545,49 @@ check_secret_mode(mode_t mode, int refused)
 	unlink(path);
 }
 
+/* With `group`: that group may read it (root:GROUP 0640), others not. */
+static void
+check_group_secret(void)
+{
+	struct config_errors	 errs;
+	struct config		*conf;
+	struct group		*gr = getgrgid(getgid());
+	char			 text[1024], *path;
+	size_t			 i;
+	static const struct { mode_t mode; int refused; } rows[] = {
+		{ 0640, 0 }, { 0600, 0 }, { 0644, 1 }, { 0604, 1 },
+	};
+
+	if (!CHECK(gr != NULL))
+		return;
+	snprintf(text, sizeof(text), "group %s\n%s", gr->gr_name, SECRET);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		path = write_file(text, strlen(text), rows[i].mode);
+		conf = config_load(path, NO_CHECKS, &errs);
+		if (!CHECK((conf == NULL) == rows[i].refused))
+			printf("#   mode %o\n", (unsigned)rows[i].mode);
+		if (rows[i].refused) {
+			CHECK_INT(errs.count, 1);
+			if (errs.count == 1)
+				CHECK(strstr(errs.msg[0], "by a group other "
+				    "than") != NULL);
+		}
+		config_errors_clear(&errs);
+		config_free(&conf);
+		unlink(path);
+	}
+	/* The group may read it only if the file is the group's. */
+	snprintf(text, sizeof(text), "group nogroup\n%s", SECRET);
+	path = write_file(text, strlen(text), 0640);
+	conf = config_load(path, NO_CHECKS, &errs);
+	if (getgrnam("nogroup") != NULL && getgrnam("nogroup")->gr_gid !=
+	    getgid())
+		CHECK(conf == NULL);
+	config_errors_clear(&errs);
+	config_free(&conf);
+	unlink(path);
+}
+
 static void
 test_secret_file_mode(void)
 {
@@ -554,6 +598,7 @@ test_secret_file_mode(void)
 	check_secret_mode(0640, 1);
 	check_secret_mode(0604, 1);
 	check_secret_mode(0644, 1);
+	check_group_secret();
 	/* No secret in it: anyone may read it. */
 	conf = load_expect(BASE, strlen(BASE), 0644, NO_CHECKS, NULL);
 	config_free(&conf);
