@@ -37,6 +37,7 @@ struct view {
 	size_t			 nkw;
 	uint8_t			*scanned;	/* bit per ux entry */
 	int			 scanning;	/* side + 1 */
+	size_t			 scan_next;	/* ux entry the next UID likely is */
 	uint32_t		 scan_below;	/* UIDs judged by the scan */
 	struct view_stats	 stats;
 	size_t			 nwant;		/* messages with want set */
@@ -700,10 +701,10 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 	struct cand	 c;
 	struct vmsg	*m;
 	size_t		 i;
+	bool		 built = false;
 	int		 rc = -1;
 
-	if (cand_build(v, side, &c) == -1)
-		goto out;
+	memset(&c, 0, sizeof(c));
 	for (i = 0; i < n; i++) {
 		/* Recorded already (an APPEND imapmerge made itself). */
 		if (view_by_uid(v, side, b[i].uid) != NULL)
@@ -716,6 +717,11 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 				v->hidden_new[v->nhidden_new++] = b[i].uid;
 			continue;
 		}
+		/* The candidates cost a pass over the whole view: only when
+		 * a message is really new (a sync with none adds nothing). */
+		if (!built && cand_build(v, side, &c) == -1)
+			goto out;
+		built = true;
 		if ((m = cand_match(v, &c, side, &b[i])) != NULL) {
 			if (attach(v, m, side, &b[i]) == -1 ||
 			    store_side(v, m, side, &b[i]) == -1)
@@ -859,6 +865,7 @@ view_scan_begin(struct view *v, enum backend_side side, uint32_t below)
 	if ((v->scanned = calloc(v->nux[side] / 8 + 1, 1)) == NULL)
 		return -1;
 	v->scanning = side + 1;
+	v->scan_next = 0;
 	return 0;
 }
 
@@ -873,9 +880,13 @@ view_scan_flags(struct view *v, enum backend_side side, uint32_t uid,
 
 	if (v->scanning != (int)side + 1)
 		return -1;
-	i = ux_lower_bound(v, side, uid);
+	/* Servers answer FETCH 1:* in UID order: try the next entry first. */
+	i = v->scan_next;
+	if (i >= v->nux[side] || v->ux[side][i].uid != uid)
+		i = ux_lower_bound(v, side, uid);
 	if (i >= v->nux[side] || v->ux[side][i].uid != uid)
 		return 0;		/* hidden, or not ours */
+	v->scan_next = i + 1;
 	v->scanned[i / 8] |= 1u << (i % 8);
 	if ((m = view_get(v, v->ux[side][i].vuid)) == NULL)
 		return 0;
