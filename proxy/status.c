@@ -45,6 +45,19 @@ metric_head(struct evbuffer *out, const char *name, const char *type,
 	    name, type);
 }
 
+/* A counter with one value per server. */
+static void
+backend_counter(struct evbuffer *out, const char *name, const char *help,
+    const uint64_t value[BACKEND_COUNT])
+{
+	int	 side;
+
+	metric_head(out, name, "counter", help);
+	for (side = 0; side < BACKEND_COUNT; side++)
+		evbuffer_add_printf(out, "%s{backend=\"%s\"} %llu\n", name,
+		    config_side_name(side), (unsigned long long)value[side]);
+}
+
 static unsigned long
 status_users(const struct server *srv)
 {
@@ -75,18 +88,11 @@ status_backends(struct server *srv, struct evbuffer *out,
 		    "{backend=\"%s\",state=\"down\"} %lu\n",
 		    config_side_name(side), down[side]);
 	}
-	metric_head(out, "imapmerge_backend_throttled_total", "counter",
-	    "Throttling answers seen from the server.");
-	for (side = 0; side < BACKEND_COUNT; side++)
-		evbuffer_add_printf(out, "imapmerge_backend_throttled_total"
-		    "{backend=\"%s\"} %llu\n", config_side_name(side),
-		    (unsigned long long)srv->stats.throttled[side]);
-	metric_head(out, "imapmerge_backend_failures_total", "counter",
-	    "IMAP connections to the server lost or refused.");
-	for (side = 0; side < BACKEND_COUNT; side++)
-		evbuffer_add_printf(out, "imapmerge_backend_failures_total"
-		    "{backend=\"%s\"} %llu\n", config_side_name(side),
-		    (unsigned long long)srv->stats.failures[side]);
+	backend_counter(out, "imapmerge_backend_throttled_total",
+	    "Throttling answers seen from the server.", srv->stats.throttled);
+	backend_counter(out, "imapmerge_backend_failures_total",
+	    "IMAP connections to the server lost or refused.",
+	    srv->stats.failures);
 }
 
 void

@@ -12,7 +12,6 @@ import datetime
 import imaplib
 import json
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 
 import tb
 from proxy import BINARY, Imapmerge, variant_conf
+from test_mailbox import new_only
 
 FOLDERS = ["INBOX", "Sent Items", "プロジェクト"]
 COLUMNS = ["legacy", "new", "paired", "legacy_only", "new_only",
@@ -69,19 +69,6 @@ def report(im, *args, check=True):
     if check:
         assert p.returncode == 0, p.stderr.decode()
     return p
-
-
-def new_only(testbed, name, folder, count, seed_value):
-    """Mail only the new server has (delivered after the switch)."""
-    rng = random.Random(seed_value)
-    ids = []
-    for i in range(count):
-        data, _, when, mid = tb.make_message(seed_value * 100000 + i, name,
-                                             rng, folder=folder)
-        tb.deliver(testbed.dir, "new", name, folder, data,
-                   when=1700000000 + seed_value * 86400 + i * 60)
-        ids.append(mid)
-    return ids
 
 
 def server_ids(testbed, user, side, folder):

@@ -15,17 +15,7 @@ static char	 dir[64];
 static void
 setup(void)
 {
-	char	 cmd[128];
-
-	if (dir[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			printf("# cannot clean %s\n", dir);
-	}
-	snprintf(dir, sizeof(dir), "/tmp/imapmerge-state-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		printf("# mkdtemp failed\n");
-	chmod(dir, 0700);
+	unit_scratch_dir(dir, sizeof(dir), "state");
 }
 
 static void

@@ -8,6 +8,8 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <sys/stat.h>
+
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +31,26 @@ unit_check(int ok, const char *what, const char *file, int line)
 		unit_failed_checks++;
 	}
 	return ok;
+}
+
+/*
+ * A fresh scratch directory of mode 0700 in dir (at least 64 bytes),
+ * /tmp/imapmerge-NAME-XXXXXX; the previous call's is removed first.
+ */
+static inline void
+unit_scratch_dir(char *dir, size_t len, const char *name)
+{
+	char	 cmd[128];
+
+	if (dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			printf("# cannot clean %s\n", dir);
+	}
+	snprintf(dir, len, "/tmp/imapmerge-%s-XXXXXX", name);
+	if (mkdtemp(dir) == NULL)
+		printf("# mkdtemp failed\n");
+	chmod(dir, 0700);
 }
 
 #define CHECK(cond)	unit_check(!!(cond), #cond, __FILE__, __LINE__)
