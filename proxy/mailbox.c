@@ -1210,7 +1210,7 @@ mbox_check(struct imap_session *s, mbox_sync_cb *cb)
 	}
 	age = clock_ms() - sel->synced_ms;
 	if (sel->synced_ms == 0 || age < 0 ||
-	    age >= (long long)s->srv->conf->poll_interval_ms) {
+	    age >= (long long)s->conf->poll_interval_ms) {
 		mbox_resync(s, cb);
 		return;
 	}

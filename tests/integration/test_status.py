@@ -7,6 +7,7 @@ checked for every metric family."""
 import http.client
 import os
 import re
+import socket
 import time
 
 import pytest
@@ -172,3 +173,33 @@ def test_other_paths_and_methods(status):
     r, body = st.request("HEAD", "/metrics")
     assert r.status == 200 and body == b""
     assert int(r.getheader("Content-Length")) > 0
+
+
+def test_oversized_request_refused(status):
+    """Headers past the 4 kB limit, and a request with a body, are refused
+    without a metrics page; the endpoint answers normally afterwards."""
+    _, st = status
+    for req in (b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                b"a" * 200000 + b"\r\n\r\n",
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: 100000\r\n\r\n" + b"b" * 100000):
+        s = socket.create_connection(("127.0.0.1", st.port), timeout=10)
+        try:
+            s.sendall(req)
+        except OSError:
+            pass                    # closed while we were still sending
+        answer = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        except OSError:
+            pass
+        s.close()
+        status_line = answer.split(b"\r\n", 1)[0]
+        assert b" 200 " not in status_line, status_line
+        assert b"imapmerge_sessions" not in answer
+    r, body = st.request("GET", "/metrics")
+    assert r.status == 200 and b"imapmerge_sessions" in body
