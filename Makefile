@@ -8,7 +8,9 @@
 #                   each FUZZ_SECONDS
 #   make bench      run the benchmarks, results in build/bench/
 #   make install    binary, man pages, sample config, state directory and
-#                   systemd unit; PREFIX=/usr/local DESTDIR= (see below)
+#                   systemd unit; PREFIX=/usr/local DESTDIR= (see below); as
+#                   root also the _imapmerge account and Debian's placeholder
+#                   certificate when they are missing (HOST_SETUP=no: not)
 #   make uninstall  removes what install put, but the config and the state
 #
 # Sources are found by wildcard: protocol/*.c make libprotocol.a, conf/*.c and
@@ -26,6 +28,7 @@ SYSCONFDIR	?= /etc
 STATEDIR	?= /var/lib/imapmerge
 SYSTEMDUNITDIR	?= /lib/systemd/system
 DESTDIR		?=
+HOST_SETUP	?= yes
 
 B		?= build
 CC		?= cc
@@ -66,6 +69,7 @@ LIBCORE		:= $(B)/libimapmerge.a
 PROG		:= $(if $(MAIN_SRC),$(B)/imapmerge)
 
 .PHONY: all check test unit demo demo-down asan fuzz bench install uninstall \
+	install-host \
 	clean deps
 .DELETE_ON_ERROR:
 
@@ -181,7 +185,37 @@ CONF_SED	 = sed -e 's|"/etc/imapmerge/|"$(SYSCONFDIR)/imapmerge/|g' \
 		       -e 's|^state-dir "/var/lib/imapmerge"|state-dir "$(STATEDIR)"|'
 ETC		 = $(DESTDIR)$(SYSCONFDIR)/imapmerge
 
-install: all
+# What the daemon needs from the machine rather than from the installed
+# tree: the account it drops to and a certificate to start with, Debian's
+# placeholder (package ssl-cert), which the sample names until the center's
+# own replaces it.  Made only when missing and only by real root: a package
+# build runs unprivileged or under fakeroot and leaves both to the package's
+# maintainer scripts, as HOST_SETUP=no does.  Never removed.
+SNAKEOIL	 = /etc/ssl/certs/ssl-cert-snakeoil.pem
+
+install-host:
+	@if [ "$(HOST_SETUP)" != yes ] || [ "$$(id -u)" != 0 ] || \
+	    [ -n "$${FAKEROOTKEY-}" ]; then \
+	    echo "not creating the _imapmerge account or a certificate" \
+	        "(not root, or HOST_SETUP=$(HOST_SETUP))"; \
+	    exit 0; \
+	fi; \
+	if ! getent passwd _imapmerge >/dev/null; then \
+	    echo "adduser --system --group --home $(STATEDIR) _imapmerge"; \
+	    adduser --quiet --system --group --no-create-home \
+	        --home $(STATEDIR) _imapmerge || exit 1; \
+	fi; \
+	if [ ! -e $(SNAKEOIL) ]; then \
+	    if ! command -v make-ssl-cert >/dev/null; then \
+	        echo "make-ssl-cert not found: apt-get install ssl-cert," \
+	            "or name the center's certificate in imapmerge.conf"; \
+	        exit 0; \
+	    fi; \
+	    echo "make-ssl-cert generate-default-snakeoil"; \
+	    make-ssl-cert generate-default-snakeoil || exit 1; \
+	fi
+
+install: all install-host
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5 $(ETC) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -d -m 0700 $(DESTDIR)$(STATEDIR)

@@ -275,6 +275,10 @@ daemon_tls(struct server *srv)
 			    conf->tls_certificate, err);
 			return -1;
 		}
+		if (tls_server_self_signed(srv->tls))
+			log_warnx("tls-certificate %s is self-signed: clients "
+			    "will warn; replace it before users connect",
+			    conf->tls_certificate);
 	}
 	for (side = 0; side < BACKEND_COUNT; side++) {
 		const struct backend_conf *be = &conf->backend[side];

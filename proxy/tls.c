@@ -62,6 +62,16 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
 	return ctx;
 }
 
+int
+tls_server_self_signed(SSL_CTX *ctx)
+{
+	X509	*x;
+
+	if ((x = SSL_CTX_get0_certificate(ctx)) == NULL)
+		return 0;
+	return X509_check_issued(x, x) == X509_V_OK;
+}
+
 SSL_CTX *
 tls_client_ctx(const char *ca_file, char *err, size_t errlen)
 {

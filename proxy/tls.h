@@ -14,6 +14,10 @@
 SSL_CTX		*tls_server_ctx(const char *cert, const char *key,
 		    char *err, size_t errlen);
 
+/* 1 if the server context's certificate is signed by its own key (a
+ * placeholder such as Debian's snakeoil, which clients warn about). */
+int		 tls_server_self_signed(SSL_CTX *);
+
 /* Verifying client context; ca_file NULL means the system store. */
 SSL_CTX		*tls_client_ctx(const char *ca_file, char *err, size_t errlen);
 

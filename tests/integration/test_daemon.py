@@ -2,9 +2,12 @@
 configuration, SIGTERM drains, and the readiness protocol of the service
 manager ($NOTIFY_SOCKET) hears about both."""
 
+import imaplib
 import os
 import signal
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -247,3 +250,37 @@ def test_notify_socket(testbed, user, tmp_path):
             im.stop()
     finally:
         sock.close()
+
+
+def test_self_signed_certificate_warned(testbed, user, tmp_path):
+    """A placeholder certificate (the sample names Debian's snakeoil) is
+    logged at start; the test bed's CA-issued one is not."""
+    cert, key = tmp_path / "self.crt", tmp_path / "self.key"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    ca = os.path.join(testbed.dir, "ca")
+    warning = "is self-signed: clients will warn"
+    conf, im = started(testbed, f"selfsigned-{user[0]}", replace=(
+        (f'"{ca}/imapmerge.crt"', f'"{cert}"'),
+        (f'"{ca}/imapmerge.key"', f'"{key}"')))
+    try:
+        wait_log(im, f"tls-certificate {cert} {warning}")
+        # It still serves, with that certificate (which no CA vouches for).
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        c = imaplib.IMAP4_SSL("localhost", im.imaps_port, ssl_context=ctx,
+                              timeout=60)
+        c.login(*user)
+        c.logout()
+    finally:
+        im.stop()
+    conf, im = started(testbed, f"casigned-{user[0]}")
+    try:
+        c = login(testbed, im, user)
+        c.logout()
+        assert warning not in im.log()
+    finally:
+        im.stop()
