@@ -5,8 +5,9 @@ throttle like Office 365, talk garbage, hang, or announce absurd literals.
     ... imapmerge configured with `imap localhost:<srv.port> plain` ...
     srv.stop()
 
-Plain TCP on loopback; every connection in its own thread; the server
-stops by itself after `ttl` seconds.
+Plain TCP on loopback, or implicit TLS (tls=(cert, key)); every
+connection in its own thread; the server stops by itself after `ttl`
+seconds.
 """
 
 import os
@@ -20,13 +21,71 @@ LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
 CAPS = b"IMAP4rev1 LITERAL+ IDLE UIDPLUS MOVE UNSELECT"
 
 
+class BioConn:
+    """TLS through memory BIOs, so that what leaves is chosen: the
+    handshake's last flight is held back and goes out in one send() with
+    the first bytes written (a TLS 1.2 server's Finished with its
+    greeting), as a busy server's often arrive."""
+
+    def __init__(self, sock, ctx):
+        self.sock = sock
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_side=True)
+        while True:
+            try:
+                self.obj.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                self.flush()
+                if not self.fill():
+                    raise OSError("closed in the handshake")
+
+    def flush(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def fill(self):
+        data = self.sock.recv(65536)
+        self.inc.write(data)
+        return bool(data)
+
+    def sendall(self, data):
+        self.obj.write(data)
+        self.flush()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                self.flush()
+                if not self.fill():
+                    return b""
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def shutdown(self, how):
+        self.sock.shutdown(how)
+
+    def close(self):
+        self.sock.close()
+
+
 class FakeImap:
-    def __init__(self, mode, backoff_ms=400, ttl=120, tls=None):
+    def __init__(self, mode, backoff_ms=400, ttl=120, tls=None,
+                 tls12_coalesced=False):
         self.mode = mode
         self.tls = None
+        self.tls12_coalesced = tls12_coalesced
         if tls:                         # (certfile, keyfile): implicit TLS
             self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.tls.load_cert_chain(*tls)
+            if tls12_coalesced:
+                self.tls.maximum_version = ssl.TLSVersion.TLSv1_2
         self.backoff_ms = backoff_ms
         self.ttl = ttl
         self.sock = socket.socket()
@@ -76,7 +135,9 @@ class FakeImap:
 
     def serve(self, c):
         try:
-            if self.tls:
+            if self.tls and self.tls12_coalesced:
+                c = BioConn(c, self.tls)
+            elif self.tls:
                 c = self.tls.wrap_socket(c, server_side=True)
             getattr(self, "mode_" + self.mode.replace("-", "_"))(c)
         except (OSError, ValueError):

@@ -504,6 +504,33 @@ def test_backend_certificate_for_another_name(testbed, user, tmp_path):
         fake.stop()
 
 
+def test_greeting_read_with_the_handshake(testbed, user):
+    """imapmerge reads ahead on server connections (many TLS records per
+    read).  A TLS 1.2 server's Finished and greeting arriving in one
+    segment are then both read during the handshake, and no readiness
+    event follows for the greeting: it must be taken anyway, not left
+    until the greeting times out."""
+    ca = os.path.join(testbed.dir, "ca")
+    fake = FakeImap("throttle", tls=(f"{ca}/new.crt", f"{ca}/new.key"),
+                    tls12_coalesced=True).start()
+    im = start(testbed, "tls12", [
+        ("imap localhost:%s tls" % testbed.NEW_IMAPS_PORT,
+         "imap localhost:%s tls" % fake.port)])
+    try:
+        t0 = time.monotonic()
+        c = connect(testbed, im, user)
+        c.logout()
+        log = im.log()
+        assert re.search(r"event=backend-ready backend=new user=", log), \
+            log[-2000:]
+        assert "event=backend-failed" not in log, log[-2000:]
+        assert time.monotonic() - t0 < 4    # connect-timeout is 5 s
+        assert [e for e in fake.events if e[1] == "cmd"]
+    finally:
+        im.stop()
+        fake.stop()
+
+
 def test_secret_config_must_be_private(testbed, tmp_path):
     """Acceptance 8: a config holding a token command (a secret) that
     group or others can read is refused."""
