@@ -16,10 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <openssl/evp.h>
 
 #include "protocol/imap_parser.h"
@@ -28,7 +25,6 @@
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
-#include "proxy/tls.h"
 #include "proxy/token.h"
 
 enum be_state {
@@ -1053,57 +1049,22 @@ be_read_input(struct backend *b, struct evbuffer *in)
 	return;
 }
 
-/*
- * Records OpenSSL read ahead (one read(2) of up to 64 kB brings in many of
- * the server's 4 kB records) but libevent did not ask for: its TLS
- * bufferevent takes one record per readiness event and would leave the
- * rest until the socket is readable again, which it may never be.  The
- * number of bytes added to the input.
- */
-static size_t
-be_tls_drain(struct backend *b)
-{
-	struct evbuffer		*in = bufferevent_get_input(b->bev);
-	struct evbuffer_iovec	 v;
-	SSL			*ssl;
-	size_t			 added = 0;
-	int			 n;
-
-	if (bufferevent_get_underlying(b->bev) != NULL ||
-	    (ssl = bufferevent_openssl_get_ssl(b->bev)) == NULL)
-		return 0;
-	while (SSL_has_pending(ssl) &&
-	    evbuffer_get_length(in) < CONN_INPUT_MAX) {
-		if (evbuffer_reserve_space(in, 16 * 1024, &v, 1) < 1)
-			break;
-		ERR_clear_error();
-		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
-			char	 why[200];
-
-			/* Half a record waits for the socket; the end of
-			 * the stream reaches libevent with the socket's. */
-			if (SSL_get_error(ssl, n) == SSL_ERROR_SSL)
-				be_fail(b, "TLS: %s",
-				    tls_last_error(why, sizeof(why)));
-			break;
-		}
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(in, &v, 1);
-		added += (size_t)n;
-	}
-	return added;
-}
-
 static void
 be_read(struct bufferevent *bev, void *arg)
 {
 	struct backend		*b = arg;
+	char			 err[256];
+	ssize_t			 n;
 
+	/* Then what OpenSSL read ahead (conn_read_ahead()). */
 	be_ref(b);
-	do
+	do {
 		be_read_input(b, bufferevent_get_input(bev));
-	while (!b->dead && b->bev != NULL && !b->paused &&
-	    be_tls_drain(b) > 0);
+		if (b->dead || b->bev == NULL || b->paused)
+			break;
+		if ((n = conn_tls_drain(b->bev, err, sizeof(err))) < 0)
+			be_fail(b, "%s", err);
+	} while (n > 0);
 	be_unref(b);
 }
 
@@ -1491,7 +1452,6 @@ backend_open(struct backend *b, const char *login, const char *password,
 {
 	const struct endpoint_conf *ep = &b->conf->imap;
 	char			 err[256];
-	SSL			*ssl;
 
 	b->open_cb = cb;
 	b->open_arg = arg;
@@ -1510,11 +1470,7 @@ backend_open(struct backend *b, const char *login, const char *password,
 		be_fail(b, "%s", err);
 		return;
 	}
-	if ((ssl = bufferevent_openssl_get_ssl(b->bev)) != NULL) {
-		/* be_tls_drain() takes what libevent leaves. */
-		SSL_set_read_ahead(ssl, 1);
-		SSL_set_default_read_buffer_len(ssl, CONN_READ_MAX);
-	}
+	conn_read_ahead(b->bev);		/* be_read() drains */
 	bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
 	conn_set_io(b->bev);
 	bufferevent_enable(b->bev, EV_READ);

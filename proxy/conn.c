@@ -166,6 +166,54 @@ conn_pending(struct bufferevent *bev)
 }
 
 void
+conn_read_ahead(struct bufferevent *bev)
+{
+	SSL	*ssl;
+
+	if (bufferevent_get_underlying(bev) != NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return;
+	SSL_set_read_ahead(ssl, 1);
+	SSL_set_default_read_buffer_len(ssl, CONN_READ_MAX);
+}
+
+ssize_t
+conn_tls_drain(struct bufferevent *bev, char *err, size_t errlen)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v;
+	SSL			*ssl;
+	size_t			 added = 0;
+	int			 n;
+
+	if (bufferevent_get_underlying(bev) != NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return 0;
+	while (SSL_has_pending(ssl) &&
+	    evbuffer_get_length(in) < CONN_INPUT_MAX) {
+		if (evbuffer_reserve_space(in, 16 * 1024, &v, 1) < 1)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			/* Half a record waits for the socket; the end of
+			 * the stream reaches libevent with the socket's. */
+			if (SSL_get_error(ssl, n) == SSL_ERROR_SSL) {
+				char	 why[200];
+
+				snprintf(err, errlen, "TLS: %s",
+				    tls_last_error(why, sizeof(why)));
+				return -1;
+			}
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		added += (size_t)n;
+	}
+	return (ssize_t)added;
+}
+
+void
 conn_set_io(struct bufferevent *bev)
 {
 	bufferevent_set_max_single_read(bev, CONN_READ_MAX);

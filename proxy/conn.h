@@ -4,6 +4,8 @@
 #ifndef PROXY_CONN_H
 #define PROXY_CONN_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -53,6 +55,21 @@ unsigned int		 conn_flush_wait(int tries);
 #define CONN_WRITE_MAX		(256 * 1024)
 #define CONN_INPUT_MAX		(1024 * 1024)
 void			 conn_set_io(struct bufferevent *);
+
+/*
+ * Reading ahead on a TLS connection (not a STARTTLS filter): OpenSSL reads
+ * up to CONN_READ_MAX per read(2), many records at once.  libevent's TLS
+ * bufferevent still hands over one record per readiness event, and the
+ * rest would wait for the socket to become readable again, which it may
+ * never do: whoever reads such a connection calls conn_tls_drain() after
+ * each callback, after the handshake and when reading resumes.
+ */
+void			 conn_read_ahead(struct bufferevent *);
+
+/* Moves the records OpenSSL holds into bev's input, up to CONN_INPUT_MAX
+ * there: the bytes added, or -1 on a TLS error, its reason in err. */
+ssize_t			 conn_tls_drain(struct bufferevent *, char *err,
+			    size_t errlen);
 
 /* A log-worthy reason for an error event on bev. */
 const char		*conn_error(struct bufferevent *, short what,

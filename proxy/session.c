@@ -258,6 +258,8 @@ imap_session_new(struct server *srv, const struct listen_conf *lc, int fd,
 			bev = bufferevent_openssl_socket_new(srv->base, fd,
 			    ssl, BUFFEREVENT_SSL_ACCEPTING,
 			    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (bev != NULL)
+			conn_read_ahead(bev);	/* sess_input() drains */
 	} else
 		bev = bufferevent_socket_new(srv->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -328,7 +330,7 @@ sess_bad_command(struct imap_session *s)
 }
 
 static void
-sess_input(struct imap_session *s)
+sess_input_buffered(struct imap_session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 
@@ -358,6 +360,22 @@ sess_input(struct imap_session *s)
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
 	    OUTPUT_HIGH_WATER)
 		bufferevent_disable(s->bev, EV_READ);
+}
+
+/* What is buffered, then what OpenSSL read ahead (conn_read_ahead()). */
+static void
+sess_input(struct imap_session *s)
+{
+	char	 err[256];
+	ssize_t	 n;
+
+	do {
+		sess_input_buffered(s);
+		if (s->closing || s->bev == NULL)
+			return;
+		if ((n = conn_tls_drain(s->bev, err, sizeof(err))) < 0)
+			sess_close(s, err);
+	} while (n > 0);
 }
 
 /* Called by the parser glue with a complete command. */
@@ -422,8 +440,10 @@ sess_drained(struct bufferevent *bev, void *arg)
 	else if (evbuffer_get_length(bufferevent_get_output(bev)) <=
 	    OUTPUT_HIGH_WATER) {
 		bufferevent_enable(bev, EV_READ);
+		if (!s->busy)
+			sess_input(s);	/* what was read ahead */
 		/* A FETCH body streaming to us waited for the client. */
-		for (side = 0; side < BACKEND_COUNT; side++)
+		for (side = 0; side < BACKEND_COUNT && !s->closing; side++)
 			backend_resume(s->be[side]);
 	}
 	sess_release(s);
@@ -440,6 +460,11 @@ sess_event(struct bufferevent *bev, short what, void *arg)
 		s->flushing = 0;
 		evbuffer_drain(bufferevent_get_output(bev),
 		    evbuffer_get_length(bufferevent_get_output(bev)));
+	} else if (what & BEV_EVENT_CONNECTED) {
+		/* The first command may have come with the client's
+		 * Finished and been read ahead with it. */
+		if (!s->closing && s->bev != NULL && !s->busy)
+			sess_input(s);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		sess_printf(s, "* BYE Autologout; idle for too long\r\n");
 		sess_close(s, "idle timeout");

@@ -25,12 +25,15 @@ class BioConn:
     """TLS through memory BIOs, so that what leaves is chosen: the
     handshake's last flight is held back and goes out in one send() with
     the first bytes written (a TLS 1.2 server's Finished with its
-    greeting), as a busy server's often arrive."""
+    greeting, a client's Finished with its first command), as they often
+    arrive from a busy peer.  A client when server_hostname is given."""
 
-    def __init__(self, sock, ctx):
+    def __init__(self, sock, ctx, server_hostname=None):
         self.sock = sock
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(self.inc, self.out, server_side=True)
+        self.obj = ctx.wrap_bio(self.inc, self.out,
+                                server_side=server_hostname is None,
+                                server_hostname=server_hostname)
         while True:
             try:
                 self.obj.do_handshake()

@@ -21,7 +21,7 @@ import pytest
 
 import tb
 from proxy import BINARY as IMAPMERGE, SANITIZED, Imapmerge, variant_conf
-from fakeimap import FakeImap
+from fakeimap import BioConn, FakeImap
 from test_mailbox import Idler, new_only, uid_map
 
 BODY = "(BODY.PEEK[])"
@@ -529,6 +529,28 @@ def test_greeting_read_with_the_handshake(testbed, user):
     finally:
         im.stop()
         fake.stop()
+
+
+def test_first_command_read_with_the_handshake(testbed):
+    """The client side reads ahead too: a client's first command in one
+    segment with its TLS 1.3 Finished is read during the handshake, and
+    must be answered at once."""
+    im = start(testbed, "finished-command")
+    try:
+        sock = socket.create_connection(("localhost", im.imaps_port),
+                                        timeout=10)
+        c = BioConn(sock, testbed.ctx(), server_hostname="localhost")
+        c.sendall(b"a1 CAPABILITY\r\n")      # with the Finished
+        got = b""
+        while b"a1 OK" not in got:
+            data = c.recv(65536)
+            assert data, got
+            got += data
+        assert got.startswith(b"* OK ") and b"* CAPABILITY " in got
+        c.sendall(b"a2 LOGOUT\r\n")
+        c.close()
+    finally:
+        im.stop()
 
 
 def test_secret_config_must_be_private(testbed, tmp_path):
