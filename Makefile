@@ -187,10 +187,11 @@ ETC		 = $(DESTDIR)$(SYSCONFDIR)/imapmerge
 
 # What the daemon needs from the machine rather than from the installed
 # tree: the account it drops to and a certificate to start with, Debian's
-# placeholder (package ssl-cert), which the sample names until the center's
-# own replaces it.  Made only when missing and only by real root: a package
-# build runs unprivileged or under fakeroot and leaves both to the package's
-# maintainer scripts, as HOST_SETUP=no does.  Never removed.
+# placeholder (package ssl-cert, installed if missing as make check and
+# make demo install what they need), which the sample names until the
+# center's own replaces it.  Made only when missing and only by real root:
+# a package build runs unprivileged or under fakeroot and leaves both to
+# the package's maintainer scripts, as HOST_SETUP=no does.  Never removed.
 SNAKEOIL	 = /etc/ssl/certs/ssl-cert-snakeoil.pem
 
 install-host:
@@ -206,11 +207,7 @@ install-host:
 	        --home $(STATEDIR) _imapmerge || exit 1; \
 	fi; \
 	if [ ! -e $(SNAKEOIL) ]; then \
-	    if ! command -v make-ssl-cert >/dev/null; then \
-	        echo "make-ssl-cert not found: apt-get install ssl-cert," \
-	            "or name the center's certificate in imapmerge.conf"; \
-	        exit 0; \
-	    fi; \
+	    command -v make-ssl-cert >/dev/null || tests/deps build || exit 1; \
 	    echo "make-ssl-cert generate-default-snakeoil"; \
 	    make-ssl-cert generate-default-snakeoil || exit 1; \
 	fi
