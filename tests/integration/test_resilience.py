@@ -517,14 +517,13 @@ def test_greeting_read_with_the_handshake(testbed, user):
         ("imap localhost:%s tls" % testbed.NEW_IMAPS_PORT,
          "imap localhost:%s tls" % fake.port)])
     try:
-        t0 = time.monotonic()
         c = connect(testbed, im, user)
         c.logout()
         log = im.log()
+        # A greeting left unread ends in "greeting timed out".
         assert re.search(r"event=backend-ready backend=new user=", log), \
             log[-2000:]
         assert "event=backend-failed" not in log, log[-2000:]
-        assert time.monotonic() - t0 < 4    # connect-timeout is 5 s
         assert [e for e in fake.events if e[1] == "cmd"]
     finally:
         im.stop()
