@@ -1018,21 +1018,21 @@ be_read_input(struct backend *b, struct evbuffer *in)
 	while (!b->dead && b->bev != NULL && !b->paused) {
 		if (b->sink != NULL) {
 			if (be_stream(b, in) == 0)
-				goto out;
+				return;
 			continue;
 		}
 		be_stream_mode(b);
 		switch (imap_parser_read_response(b->parser, in, &r)) {
 		case IMAP_PARSE_MORE:
-			goto out;
+			return;
 		case IMAP_PARSE_LITERAL:
 			if (be_literal_start(b) == -1)
-				goto out;
+				return;
 			break;
 		case IMAP_PARSE_ERROR:
 			be_fail(b, "bad response from server: %s",
 			    imap_parser_error(b->parser));
-			goto out;
+			return;
 		case IMAP_PARSE_DONE:
 			be_response(b, r);
 			if (!b->dead)
@@ -1042,11 +1042,9 @@ be_read_input(struct backend *b, struct evbuffer *in)
 			break;
 		default:
 			be_fail(b, "unexpected response from server");
-			goto out;
+			return;
 		}
 	}
- out:
-	return;
 }
 
 static void

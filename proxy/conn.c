@@ -191,7 +191,8 @@ conn_tls_drain(struct bufferevent *bev, char *err, size_t errlen)
 		return 0;
 	while (SSL_has_pending(ssl) &&
 	    evbuffer_get_length(in) < CONN_INPUT_MAX) {
-		if (evbuffer_reserve_space(in, 16 * 1024, &v, 1) < 1)
+		if (evbuffer_reserve_space(in, SSL3_RT_MAX_PLAIN_LENGTH, &v,
+		    1) < 1)
 			break;
 		ERR_clear_error();
 		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {

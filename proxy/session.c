@@ -440,8 +440,7 @@ sess_drained(struct bufferevent *bev, void *arg)
 	else if (evbuffer_get_length(bufferevent_get_output(bev)) <=
 	    OUTPUT_HIGH_WATER) {
 		bufferevent_enable(bev, EV_READ);
-		if (!s->busy)
-			sess_input(s);	/* what was read ahead */
+		sess_input(s);		/* what was read ahead */
 		/* A FETCH body streaming to us waited for the client. */
 		for (side = 0; side < BACKEND_COUNT && !s->closing; side++)
 			backend_resume(s->be[side]);
@@ -463,7 +462,7 @@ sess_event(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_CONNECTED) {
 		/* The first command may have come with the client's
 		 * Finished and been read ahead with it. */
-		if (!s->closing && s->bev != NULL && !s->busy)
+		if (!s->closing && s->bev != NULL)
 			sess_input(s);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		sess_printf(s, "* BYE Autologout; idle for too long\r\n");

@@ -552,6 +552,43 @@ def test_first_command_read_with_the_handshake(testbed):
         im.stop()
 
 
+def test_corrupt_record_read_ahead(testbed):
+    """A record that does not decrypt, read ahead behind a good one: the
+    session ends at once with the TLS reason.  (The good command's answer
+    cannot follow: OpenSSL writes nothing more on a connection that failed
+    this way.)"""
+    im = start(testbed, "corrupt-record")
+    try:
+        sock = socket.create_connection(("localhost", im.imaps_port),
+                                        timeout=10)
+        c = BioConn(sock, testbed.ctx(), server_hostname="localhost")
+        c.flush()                               # the Finished
+        c.obj.write(b"a1 NOOP\r\n")
+        bad = b"\x17\x03\x03\x00\x40" + os.urandom(0x40)
+        sock.sendall(c.out.read() + bad)        # one segment
+        got = b""
+        while True:                 # until closed; a timeout fails
+            try:
+                data = c.recv(65536)
+            except socket.timeout:
+                raise
+            except (OSError, ssl.SSLError):
+                break
+            if not data:
+                break
+            got += data
+        assert got.startswith(b"* OK ") and b"a1 " not in got, got
+        c.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and \
+                'reason="TLS: ' not in im.log():
+            time.sleep(0.05)
+        assert re.search(r'event=disconnect user=- reason="TLS: ', im.log()), \
+            im.log()[-2000:]
+    finally:
+        im.stop()
+
+
 def test_secret_config_must_be_private(testbed, tmp_path):
     """Acceptance 8: a config holding a token command (a secret) that
     group or others can read is refused."""
