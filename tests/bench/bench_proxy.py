@@ -9,8 +9,11 @@ new server, as nginx and the direct client do).  Every route is TLS from
 the client; imapmerge's server legs are TLS too, nginx's is plain (nginx
 cannot do TLS upstream), so a fourth route, imapmerge_plain, is a second
 imapmerge with plain server legs: the like-for-like comparison.  Rounds
-alternate the routes and each figure is the median of its rounds.  Prints
-`name value unit` lines:
+alternate the routes and each figure is the median of its rounds; a ratio
+is the median of the ratios of each round, route against route measured
+moments apart (the same for the added NOOP latency), so that a machine
+that slows down or speeds up between rounds moves both sides of a ratio
+together.  Prints `name value unit` lines:
 
   bulk_mbps_{direct,nginx,imapmerge}   UID FETCH 1:* BODY.PEEK[] of the
                                        2,000 messages, MB/s received
@@ -22,9 +25,19 @@ alternate the routes and each figure is the median of its rounds.  Prints
   noop_added_p50_us                    imapmerge p50 - direct p50 (<= 100)
   append_mbps_{direct,imapmerge}       APPEND of 1 MB messages, MB/s sent
   append_vs_direct                     (target >= 0.8)
+
+Every process above shares the machine's cores, so imapmerge's CPU time
+is taken from Dovecot's, which in service runs on machines of its own.
+A last set of rounds shows what that costs: Dovecot on the first core,
+the client and imapmerge on the second (imapmerge shares its core with
+the client, which the direct route has to itself):
+
+  apart_{bulk,append}_mbps_{direct,imapmerge}
+  apart_bulk_vs_direct, apart_append_vs_direct
 """
 
 import base64
+import operator
 import os
 import random
 import shutil
@@ -137,6 +150,72 @@ def plain_upstream(scratch, env):
                      ports["IMAPMERGE_IMAPS_PORT"])
 
 
+def place(tbdir, proxies, dovecot, others):
+    """The cores Dovecot's processes may run on, and those of this client
+    and the proxies (Dovecot's processes started later inherit its
+    master's)."""
+    for side in ("legacy", "new"):
+        for pid in tb.dovecot_pids(tbdir, side):
+            try:
+                os.sched_setaffinity(pid, dovecot)
+            except ProcessLookupError:
+                pass            # ended meanwhile
+    for pid in [0] + proxies:
+        os.sched_setaffinity(pid, others)
+
+
+def apart(tbdir, ca, routes, proxies):
+    """Bulk and APPEND rounds with Dovecot on a core of its own; nothing
+    where there are fewer than two."""
+    figures = {}
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return figures
+    place(tbdir, proxies, {cpus[0]}, {cpus[1]})
+    try:
+        for r in range(ROUNDS):
+            turn = ["direct", "imapmerge"][r % 2:] + \
+                ["direct", "imapmerge"][:r % 2]
+            for name in turn:
+                figures.setdefault(f"apart_bulk_mbps_{name}", []).append(
+                    bulk(ca, routes[name]))
+            for name in turn:
+                figures.setdefault(f"apart_append_mbps_{name}", []).append(
+                    appends(ca, routes[name], "Drafts", routes["direct"]))
+    finally:
+        place(tbdir, proxies, set(cpus), set(cpus))
+    return figures
+
+
+def paired(figures, a, b, op):
+    """The median over the rounds of op(a's figure, b's figure)."""
+    return statistics.median(op(x, y) for x, y in
+                             zip(figures[a], figures[b], strict=True))
+
+
+def ratios(figures):
+    """Every ratio (and the added NOOP latency) pair by pair."""
+    out = {}
+    for name, a, b, op in (
+            ("bulk_vs_direct", "bulk_mbps_imapmerge", "bulk_mbps_direct",
+             operator.truediv),
+            ("bulk_vs_nginx", "bulk_mbps_imapmerge", "bulk_mbps_nginx",
+             operator.truediv),
+            ("bulk_plain_vs_nginx", "bulk_mbps_imapmerge_plain",
+             "bulk_mbps_nginx", operator.truediv),
+            ("noop_added_p50_us", "noop_p50_us_imapmerge",
+             "noop_p50_us_direct", operator.sub),
+            ("append_vs_direct", "append_mbps_imapmerge",
+             "append_mbps_direct", operator.truediv),
+            ("apart_bulk_vs_direct", "apart_bulk_mbps_imapmerge",
+             "apart_bulk_mbps_direct", operator.truediv),
+            ("apart_append_vs_direct", "apart_append_mbps_imapmerge",
+             "apart_append_mbps_direct", operator.truediv)):
+        if a in figures and b in figures:
+            out[name] = paired(figures, a, b, op)
+    return out
+
+
 def main():
     if not NginxMail.available():
         print("# nginx's mail module is missing: tests/deps bench",
@@ -179,17 +258,9 @@ def main():
             for name in [n for n in turn if n in ("direct", "imapmerge")]:
                 figures.setdefault(f"append_mbps_{name}", []).append(
                     appends(ca, routes[name], "Drafts", routes["direct"]))
+        figures.update(apart(scratch, ca, routes, [im.proc.pid]))
         out = {k: statistics.median(v) for k, v in figures.items()}
-        out["bulk_vs_direct"] = out["bulk_mbps_imapmerge"] / \
-            out["bulk_mbps_direct"]
-        out["bulk_vs_nginx"] = out["bulk_mbps_imapmerge"] / \
-            out["bulk_mbps_nginx"]
-        out["bulk_plain_vs_nginx"] = out["bulk_mbps_imapmerge_plain"] / \
-            out["bulk_mbps_nginx"]
-        out["noop_added_p50_us"] = out["noop_p50_us_imapmerge"] - \
-            out["noop_p50_us_direct"]
-        out["append_vs_direct"] = out["append_mbps_imapmerge"] / \
-            out["append_mbps_direct"]
+        out.update(ratios(figures))
     finally:
         for proc in (im, im_plain):
             if proc is not None:
