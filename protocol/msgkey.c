@@ -902,8 +902,8 @@ normalise_span(const struct span *v, char *out)
 	return msgkey_normalise_id((const char *)v->p, v->len, out);
 }
 
-void
-msgkey_parse(const char *hdr, size_t len, struct msgkey *k)
+static void
+parse(const char *hdr, size_t len, struct msgkey *k, bool always_hash)
 {
 	static const unsigned char	 empty[1];
 	struct fields			 f;
@@ -920,7 +920,20 @@ msgkey_parse(const char *hdr, size_t len, struct msgkey *k)
 	/* Exchange keeps the id it replaced in one of two fields. */
 	if (!normalise_span(&f.v[F_XORIG], k->alias))
 		(void)normalise_span(&f.v[F_XPARENT], k->alias);
-	header_hash(&f, k->hash);
+	if (always_hash || k->msgid[0] == '\0')
+		header_hash(&f, k->hash);
+}
+
+void
+msgkey_parse(const char *hdr, size_t len, struct msgkey *k)
+{
+	parse(hdr, len, k, true);
+}
+
+void
+msgkey_parse_primary(const char *hdr, size_t len, struct msgkey *k)
+{
+	parse(hdr, len, k, false);
 }
 
 const char *

@@ -30,6 +30,15 @@ struct msgkey {
  */
 void		 msgkey_parse(const char *hdr, size_t len, struct msgkey *);
 
+/*
+ * The same, but the header hash only where it is the primary key (no
+ * Message-ID); hash is "" otherwise.  The hash of Date, From, To and
+ * Subject is most of the parsing's cost, and a legacy message with an id
+ * is known by its id alone (DESIGN §4).
+ */
+void		 msgkey_parse_primary(const char *hdr, size_t len,
+		    struct msgkey *);
+
 /* The key a message pairs by: msgid if set, else hash. */
 const char	*msgkey_primary(const struct msgkey *);
 

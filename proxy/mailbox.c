@@ -392,7 +392,12 @@ add_arrival(struct side_sync *ss, int side, const struct fetch_row *f)
 	if (array_grow(&ss->arr, &ss->caparr, ss->narr + 1,
 	    sizeof(*ss->arr)) == -1)
 		return -1;
-	msgkey_parse(f->hdr != NULL ? f->hdr : "", f->hdrlen, &k);
+	/* Only the new side answers to the header hash besides its id. */
+	if (side == BACKEND_NEW)
+		msgkey_parse(f->hdr != NULL ? f->hdr : "", f->hdrlen, &k);
+	else
+		msgkey_parse_primary(f->hdr != NULL ? f->hdr : "", f->hdrlen,
+		    &k);
 	mbox_keys(&k, side, &key, &akey);
 	b = &ss->arr[ss->narr];
 	memset(b, 0, sizeof(*b));

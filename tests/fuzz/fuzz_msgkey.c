@@ -55,6 +55,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	msgkey_parse((const char *)data, len, &again);
 	if (memcmp(&k, &again, sizeof(k)) != 0)
 		abort();
+	/* Without the hash where the id is the key: the same keys. */
+	msgkey_parse_primary((const char *)data, len, &again);
+	if (strcmp(k.msgid, again.msgid) != 0 ||
+	    strcmp(k.alias, again.alias) != 0 ||
+	    strcmp(again.hash, k.msgid[0] != '\0' ? "" : k.hash) != 0)
+		abort();
 
 	ok = msgkey_normalise_id((const char *)data, len, out);
 	check_id(out);

@@ -448,6 +448,25 @@ big_inputs(void)
 	big_field("", "garbage\n");
 }
 
+/* The legacy side's parse: the same keys, the hash only where it is one. */
+static void
+primary_only(void)
+{
+	struct msgkey	 full, primary;
+	size_t		 i;
+
+	for (i = 0; i < NROWS(id_rows); i++) {
+		msgkey_parse(id_rows[i].hdr, strlen(id_rows[i].hdr), &full);
+		msgkey_parse_primary(id_rows[i].hdr, strlen(id_rows[i].hdr),
+		    &primary);
+		CHECK_STR(primary.msgid, full.msgid);
+		CHECK_STR(primary.alias, full.alias);
+		CHECK_STR(msgkey_primary(&primary), msgkey_primary(&full));
+		CHECK_STR(primary.hash, full.msgid[0] != '\0' ? "" :
+		    full.hash);
+	}
+}
+
 static void
 hash64(void)
 {
@@ -467,6 +486,7 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(nuls),
 	UNIT_CASE(truncated),
 	UNIT_CASE(big_inputs),
+	UNIT_CASE(primary_only),
 	UNIT_CASE(hash64),
 };
 
