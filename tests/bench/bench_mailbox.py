@@ -88,6 +88,15 @@ def timed(fn):
     return time.monotonic() - t0
 
 
+def medians(samples, ratio, num, den):
+    """The median of every figure's tries, and ratio: the median of num's
+    tries each divided by den's of the same try (pair by pair)."""
+    out = {k: statistics.median(v) for k, v in samples.items()}
+    out[ratio] = statistics.median(
+        x / y for x, y in zip(samples[num], samples[den], strict=True))
+    return out
+
+
 def main():
     scratch = tempfile.mkdtemp(prefix="imapmerge-bench-")
     env = tb.up(scratch, ttl=900)
@@ -181,11 +190,8 @@ def main():
             cold.setdefault("merged_flags_fetch_s", []).append(
                 timed(lambda: c.cmd("UID FETCH 1:* (UID FLAGS)")))
             c.close()
-        for k, v in cold.items():
-            out[k] = statistics.median(v)
-        out["cold_select_ratio"] = statistics.median(
-            x / y for x, y in zip(cold["cold_select_s"],
-                                  cold["direct_identity_s"]))
+        out.update(medians(cold, "cold_select_ratio", "cold_select_s",
+                           "direct_identity_s"))
         warm = {}
         for _ in range(SAMPLES):
             warm.setdefault("direct_select_flags_s", []).append(
@@ -194,11 +200,8 @@ def main():
             warm.setdefault("warm_select_s", []).append(
                 timed(lambda: c.cmd("SELECT INBOX")))
             c.close()
-        for k, v in warm.items():
-            out[k] = statistics.median(v)
-        out["warm_select_ratio"] = statistics.median(
-            x / y for x, y in zip(warm["warm_select_s"],
-                                  warm["direct_select_flags_s"]))
+        out.update(medians(warm, "warm_select_ratio", "warm_select_s",
+                           "direct_select_flags_s"))
         c = Raw(ca, env["IMAPMERGE_IMAPS_PORT"], "srch", "secret")
         c.cmd("SELECT INBOX")
         c.cmd("UID SEARCH " + SEARCH)

@@ -1,6 +1,6 @@
-"""The benchmark's arithmetic (tests/bench/bench_proxy.py): ratios are
-taken round by round, so a machine that changes speed between rounds does
-not change them."""
+"""The benchmarks' arithmetic (tests/bench/bench_proxy.py and
+bench_mailbox.py): ratios are taken round by round, so a machine that
+changes speed between rounds does not change them."""
 
 import os
 import sys
@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "bench"))
+import bench_mailbox  # noqa: E402
 import bench_proxy  # noqa: E402
 
 
@@ -50,3 +51,16 @@ def test_ratios_need_every_round():
     figures["bulk_mbps_imapmerge"].pop()
     with pytest.raises(ValueError):
         bench_proxy.ratios(figures)
+
+
+def test_select_ratios_pair_by_pair():
+    # The machine is slow in tries 2 and 5, and the direct fetch alone was
+    # slow in try 4: the cold SELECT is 1.2x its direct fetch in the other
+    # four.  The ratio of the medians would say 1.2 / 2.0 = 0.6.
+    out = bench_mailbox.medians(
+        {"cold_select_s": [1.2, 2.4, 1.2, 1.2, 2.4],
+         "direct_identity_s": [1.0, 2.0, 1.0, 2.0, 2.0]},
+        "cold_select_ratio", "cold_select_s", "direct_identity_s")
+    assert out["cold_select_ratio"] == pytest.approx(1.2)
+    assert out["cold_select_s"] == pytest.approx(1.2)
+    assert out["direct_identity_s"] == pytest.approx(2.0)
