@@ -166,6 +166,18 @@ conn_pending(struct bufferevent *bev)
 }
 
 void
+conn_discard_output(struct bufferevent *bev)
+{
+	struct bufferevent	*b;
+	struct evbuffer		*out;
+
+	for (b = bev; b != NULL; b = bufferevent_get_underlying(b)) {
+		out = bufferevent_get_output(b);
+		evbuffer_drain(out, evbuffer_get_length(out));
+	}
+}
+
+void
 conn_read_ahead(struct bufferevent *bev)
 {
 	SSL	*ssl;

@@ -36,6 +36,9 @@ void			 conn_peer(const struct sockaddr *, char *buf,
 /* Bytes not yet handed to the kernel, TLS filter layers included. */
 size_t			 conn_pending(struct bufferevent *);
 
+/* Drops them: the connection is broken and nothing more will go out. */
+void			 conn_discard_output(struct bufferevent *);
+
 /*
  * A closing connection's output is flushed before it goes: how long to
  * wait before looking at conn_pending() again after tries looks (10 ms,

@@ -469,8 +469,13 @@ sess_event(struct bufferevent *bev, short what, void *arg)
 		sess_close(s, "idle timeout");
 	} else if (what & BEV_EVENT_EOF)
 		sess_close(s, "client closed the connection");
-	else if (what & BEV_EVENT_ERROR)
+	else if (what & BEV_EVENT_ERROR) {
+		/* Nothing more can go out (a reset, a handshake broken off
+		 * with the greeting still queued): no flush to wait for,
+		 * which would hold a stopping daemon for seconds. */
+		conn_discard_output(s->bev);
 		sess_close(s, "connection error");
+	}
 	sess_release(s);
 }
 
