@@ -20,7 +20,9 @@ struct msgkey {
 	char	alias[MSGKEY_MAX];	/* X-Microsoft-Original-Message-ID, else
 					   X-MS-Exchange-Parent-Message-ID,
 					   normalised; "" if none */
-	char	hash[MSGKEY_MAX];	/* "h:" + 32 hex digits, always set */
+	char	hash[MSGKEY_MAX];	/* "h:" + 32 hex digits; "" only from
+					   msgkey_parse_primary() where
+					   msgid is set */
 };
 
 /*

@@ -387,17 +387,16 @@ add_arrival(struct side_sync *ss, int side, const struct fetch_row *f)
 {
 	struct msgkey	 k;
 	struct bmsg	*b;
-	const char	*key, *akey;
+	const char	*hdr = f->hdr != NULL ? f->hdr : "", *key, *akey;
 
 	if (array_grow(&ss->arr, &ss->caparr, ss->narr + 1,
 	    sizeof(*ss->arr)) == -1)
 		return -1;
 	/* Only the new side answers to the header hash besides its id. */
 	if (side == BACKEND_NEW)
-		msgkey_parse(f->hdr != NULL ? f->hdr : "", f->hdrlen, &k);
+		msgkey_parse(hdr, f->hdrlen, &k);
 	else
-		msgkey_parse_primary(f->hdr != NULL ? f->hdr : "", f->hdrlen,
-		    &k);
+		msgkey_parse_primary(hdr, f->hdrlen, &k);
 	mbox_keys(&k, side, &key, &akey);
 	b = &ss->arr[ss->narr];
 	memset(b, 0, sizeof(*b));
