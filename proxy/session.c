@@ -457,8 +457,7 @@ sess_event(struct bufferevent *bev, short what, void *arg)
 	if (s->flushing) {
 		/* The client is gone or does not read: stop waiting. */
 		s->flushing = 0;
-		evbuffer_drain(bufferevent_get_output(bev),
-		    evbuffer_get_length(bufferevent_get_output(bev)));
+		conn_discard_output(bev);
 	} else if (what & BEV_EVENT_CONNECTED) {
 		/* The first command may have come with the client's
 		 * Finished and been read ahead with it. */

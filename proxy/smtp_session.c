@@ -763,16 +763,19 @@ smtp_event(struct bufferevent *bev, short what, void *arg)
 	smtp_hold(s);
 	if (s->closing) {
 		/* Gone while flushing: nothing more to wait for. */
-		evbuffer_drain(bufferevent_get_output(s->bev),
-		    evbuffer_get_length(bufferevent_get_output(s->bev)));
+		conn_discard_output(s->bev);
 		s->flush_tries = 1000;	/* conn_flush_wait() gives up */
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		smtp_reply(s, "421 4.4.2 Timeout, closing");
 		smtp_close(s, "idle timeout");
 	} else if (what & BEV_EVENT_EOF)
 		smtp_close(s, "client closed the connection");
-	else
+	else {
+		/* Broken (a reset, a handshake broken off with the greeting
+		 * queued): nothing more can go out, no flush to wait for. */
+		conn_discard_output(s->bev);
 		smtp_close(s, conn_error(bev, what, buf, sizeof(buf)));
+	}
 	smtp_release(s);
 }
 

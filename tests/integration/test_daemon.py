@@ -165,12 +165,13 @@ def test_sigterm_finishes_streamed_append(testbed, user):
     assert f"RFC822.SIZE {len(data)})".encode() in got
 
 
-def smtp_port(conf):
+def smtp_port(conf, tls="starttls"):
     with open(conf) as f:
         for line in f:
-            if line.startswith("listen submission") and "starttls" in line:
-                return int(line.split()[2].rsplit(":", 1)[1])
-    raise AssertionError("no submission listener")
+            words = line.split()
+            if line.startswith("listen submission") and words[-1] == tls:
+                return int(words[2].rsplit(":", 1)[1])
+    raise AssertionError(f"no {tls} submission listener")
 
 
 def test_sigterm_idle_sessions_exit_promptly(testbed, user):
@@ -193,10 +194,11 @@ def test_sigterm_idle_sessions_exit_promptly(testbed, user):
                                         timeout=10)
         fs = smtp.makefile("rb")
         assert fs.readline().startswith(b"220")
-        # One that broke off its TLS handshake: its greeting can never be
-        # written, and must not hold the exit (it did, for 5 s).
-        socket.create_connection(("127.0.0.1", im.imaps_port),
-                                 timeout=10).close()
+        # Two that broke off their TLS handshake, IMAP and SMTP: their
+        # greetings can never be written and must not hold the exit (they
+        # did, for 5 s).  The pause lets imapmerge see them go first.
+        for port in (im.imaps_port, smtp_port(conf, "tls")):
+            socket.create_connection(("127.0.0.1", port), timeout=10).close()
         time.sleep(0.1)
         t0 = time.monotonic()
         im.proc.send_signal(signal.SIGTERM)
