@@ -28,9 +28,11 @@ messages for the FLAGS comparison.  Prints `name value unit` lines:
   search_ratio             merged / direct
 
 Raw sockets, not imaplib: the client must cost far less than the servers.
-Every figure is a median of SAMPLES tries.  A cold SELECT needs an empty
-state and a fresh process: imapmerge is stopped and its state directory
-emptied before each (the merged FLAGS fetch and the memory per message are
+The SELECT and direct identity figures, the merged FLAGS fetch and the
+memory per message are medians of SAMPLES tries; the searches and the
+direct FLAGS fetch are timed once.  A cold SELECT needs an empty state and
+a fresh process: imapmerge is stopped and its state directory removed
+before each (the merged FLAGS fetch and the memory per message are
 measured in the same session as it).
 """
 
@@ -190,6 +192,8 @@ def main():
             cold.setdefault("merged_flags_fetch_s", []).append(
                 timed(lambda: c.cmd("UID FETCH 1:* (UID FLAGS)")))
             c.close()
+        if not os.path.isdir(state):    # else no SELECT above was cold
+            raise RuntimeError(f"no state directory at {state}")
         out.update(medians(cold, "cold_select_ratio", "cold_select_s",
                            "direct_identity_s"))
         warm = {}
