@@ -126,6 +126,7 @@ struct config {
 	unsigned int		 connect_timeout_ms;
 	unsigned int		 command_timeout_ms;
 	unsigned int		 poll_interval_ms;	/* IDLE: backend rescan */
+	unsigned int		 backend_idle_after_ms;	/* 0: NOOP asks */
 	uint64_t		 max_message_size;
 	enum legacy_writes	 legacy_writes;
 	enum tombstone_action	 tombstone_action;

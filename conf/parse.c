@@ -133,7 +133,7 @@ static kw_fn	 kw_listen, kw_duration, kw_size, kw_legacy_writes, kw_yesno;
 static kw_fn	 kw_tombstone_action, kw_local_keywords, kw_count;
 static kw_fn	 kw_hide_folder, kw_folder_role, kw_send_via, kw_block;
 static kw_fn	 kw_endpoint, kw_username, kw_auth, kw_token_command;
-static kw_fn	 kw_status_listen;
+static kw_fn	 kw_status_listen, kw_duration_off;
 
 #define TOP(f)	offsetof(struct config, f)
 #define BE(f)	offsetof(struct backend_conf, f)
@@ -159,6 +159,8 @@ static const struct keyword keywords[] = {
 	    TOP(command_timeout_ms) },
 	{ "poll-interval", KW_TOP, 1, 1, "DURATION", kw_duration,
 	    TOP(poll_interval_ms) },
+	{ "backend-idle-after", KW_TOP, 1, 1, "DURATION | off",
+	    kw_duration_off, TOP(backend_idle_after_ms) },
 	{ "max-message-size", KW_TOP, 1, 1, "SIZE", kw_size, 0 },
 	{ "legacy-writes", KW_TOP, 1, 1, "none | flags | all",
 	    kw_legacy_writes, 0 },
@@ -1478,6 +1480,17 @@ check_config(struct parser *p)
  * Loading.
  */
 
+/* A duration, or off (0): a feature that waits that long is off. */
+static void
+kw_duration_off(struct parser *p, struct scope *sc, const struct stmt *st,
+    const struct keyword *kw)
+{
+	if (strcmp(st->arg[0], "off") == 0)
+		*(unsigned int *)kw_field(p, sc, kw) = 0;
+	else
+		kw_duration(p, sc, st, kw);
+}
+
 static struct config *
 config_new(const char *name)
 {
@@ -1490,6 +1503,7 @@ config_new(const char *name)
 	conf->connect_timeout_ms = 10 * 1000;
 	conf->command_timeout_ms = 60 * 1000;
 	conf->poll_interval_ms = 30 * 1000;
+	conf->backend_idle_after_ms = 1000;
 	conf->max_message_size = 35 << 20;
 	conf->legacy_writes = LEGACY_WRITES_FLAGS;
 	conf->sent_copy_window_ms = 10 * 60 * 1000;

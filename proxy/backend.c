@@ -65,6 +65,7 @@ struct be_cmd {
 	int			 sent;
 	int			 idle;		/* IDLE: 1 queued, 2 idling,
 						   3 DONE sent */
+	int			 watch;		/* the watch's IDLE */
 	/* An upload: the literal's bytes as the caller hands them over. */
 	int			 upload;	/* 1 waiting for "+", 2 flowing */
 	uint64_t		 up_left;	/* bytes still to come */
@@ -107,6 +108,11 @@ struct backend {
 	unsigned int		 backoff_ms;	/* the last one asked for */
 	struct be_later		*later, **later_tail;
 	struct event		*later_ev;
+	/* backend_watch(): IDLE once the queue has been empty this long. */
+	unsigned int		 watch_ms;
+	backend_data_cb		*watch_data;
+	void			*watch_arg;
+	struct event		*watch_ev;
 };
 
 /*
@@ -162,6 +168,7 @@ static void	 be_read(struct bufferevent *, void *);
 static void	 be_write(struct bufferevent *, void *);
 static void	 be_up_flow(struct backend *, struct be_cmd *);
 static void	 be_idle_check(struct backend *);
+static void	 be_watch_arm(struct backend *, unsigned int);
 
 static void
 be_enter(struct backend *b, enum be_state st)
@@ -257,6 +264,10 @@ be_close(struct backend *b)
 	if (b->hold != NULL) {
 		event_free(b->hold);
 		b->hold = NULL;
+	}
+	if (b->watch_ev != NULL) {
+		event_free(b->watch_ev);
+		b->watch_ev = NULL;
 	}
 	if (b->token_req != 0 && b->srv->tokens != NULL)
 		token_cancel(b->srv->tokens, b->token_req);
@@ -464,26 +475,37 @@ backend_cmd(struct backend *b, const char *command, backend_data_cb *data,
 
 /*
  * IDLE (RFC 2177) on the backend: untagged data goes to data() until the
- * next command is queued, which first ends the IDLE with DONE.
+ * next command is queued, which first ends the IDLE with DONE.  An IDLE
+ * already there (the watch's) is taken over.
  */
-int
-backend_idle(struct backend *b, backend_data_cb *data, void *arg)
+static struct be_cmd *
+be_idle_queue(struct backend *b, backend_data_cb *data, void *arg)
 {
 	struct be_cmd	*c;
 
-	if (!backend_ready(b) || !backend_has_cap(b, "IDLE"))
-		return -1;
 	for (c = b->queue; c != NULL; c = c->next)
-		if (c->idle != 0 && c->idle != 3)
-			return 0;		/* idling already */
+		if (c->idle == 1 || c->idle == 2) {
+			c->data = data;
+			c->arg = arg;
+			c->watch = 0;
+			return c;
+		}
 	be_cmd_segments(b, "IDLE", 4, NULL, 0, data, NULL, NULL, arg);
 	for (c = b->queue; c != NULL && c->next != NULL; c = c->next)
 		;
 	if (c == NULL)
-		return -1;
+		return NULL;
 	c->idle = 1;
 	be_idle_check(b);
-	return 0;
+	return c;
+}
+
+int
+backend_idle(struct backend *b, backend_data_cb *data, void *arg)
+{
+	if (!backend_ready(b) || !backend_has_cap(b, "IDLE"))
+		return -1;
+	return be_idle_queue(b, data, arg) != NULL ? 0 : -1;
 }
 
 void
@@ -502,6 +524,81 @@ backend_idle_stop(struct backend *b)
 			b->queue_tail = &b->queue;
 		be_cmd_free(b, c);
 	}
+}
+
+/*
+ * The watch: a connection that has had nothing to do for watch_ms goes
+ * into IDLE, so that the server tells of changes as they happen instead
+ * of being asked; the next command ends it.  It is renewed every
+ * poll-interval (servers may end an IDLE after 30 minutes, RFC 2177).
+ */
+static void
+be_watch_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend	*b = arg;
+	struct be_cmd	*c = b->queue;
+
+	if (b->watch_ms == 0 || b->state != BE_READY || b->holding)
+		return;
+	be_ref(b);
+	if (c == NULL) {
+		if (backend_has_cap(b, "IDLE") &&
+		    (c = be_idle_queue(b, b->watch_data, b->watch_arg)) != NULL)
+			c->watch = 1;
+	} else if (c->watch && c->idle == 2 && c->next == NULL)
+		backend_idle_stop(b);		/* again once it is over */
+	be_unref(b);
+}
+
+static void
+be_watch_arm(struct backend *b, unsigned int ms)
+{
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (b->watch_ms == 0 || b->state != BE_READY || b->dead)
+		return;
+	if (b->watch_ev == NULL &&
+	    (b->watch_ev = evtimer_new(b->srv->base, be_watch_tick, b)) ==
+	    NULL)
+		return;
+	evtimer_add(b->watch_ev, &tv);
+}
+
+void
+backend_watch(struct backend *b, unsigned int ms, backend_data_cb *data,
+    void *arg)
+{
+	struct be_cmd	*c;
+
+	if (b == NULL || (b->watch_ms == ms && b->watch_data == data &&
+	    b->watch_arg == arg))
+		return;
+	b->watch_ms = ms;
+	b->watch_data = data;
+	b->watch_arg = arg;
+	for (c = b->queue; c != NULL; c = c->next)
+		if (c->watch) {
+			c->data = data;
+			c->arg = arg;
+		}
+	if (ms == 0) {
+		if (b->watch_ev != NULL)
+			evtimer_del(b->watch_ev);
+		if ((c = b->queue) != NULL && c->watch)
+			backend_idle_stop(b);
+		return;
+	}
+	if (b->queue == NULL)
+		be_watch_arm(b, ms);
+}
+
+int
+backend_watching(const struct backend *b)
+{
+	const struct be_cmd	*c = b != NULL ? b->queue : NULL;
+
+	return c != NULL && c->watch && c->idle == 2 && c->next == NULL &&
+	    b->state == BE_READY;
 }
 
 /* An IDLE in progress ends as soon as anything else waits behind it. */
@@ -970,6 +1067,8 @@ be_tagged(struct backend *b, const struct imap_response *r)
 	if (c->done != NULL)
 		c->done(b, &res, c->arg);
 	be_cmd_free(b, c);
+	if (b->queue == NULL)
+		be_watch_arm(b, b->watch_ms);
 }
 
 static void	 be_greeting(struct backend *, const struct imap_response *);
@@ -994,6 +1093,8 @@ be_response(struct backend *b, const struct imap_response *r)
 			b->queue->idle = 2;
 			if (b->timer != NULL)
 				evtimer_del(b->timer);	/* idling is no wait */
+			if (b->queue->watch)
+				be_watch_arm(b, b->cf->poll_interval_ms);
 			be_idle_check(b);
 		} else if (b->queue != NULL && b->queue->sent &&
 		    b->queue->upload == 1) {

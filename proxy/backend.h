@@ -102,6 +102,15 @@ void		 backend_resume(struct backend *);
  */
 int		 backend_idle(struct backend *, backend_data_cb *data, void *arg);
 void		 backend_idle_stop(struct backend *);
+/*
+ * The watch: once the connection has had no command for ms, it goes into
+ * IDLE where the server offers it, untagged responses going to data(),
+ * until the next command (renewed every poll-interval).  ms 0 ends it.
+ * backend_watching(): that IDLE is on, and the server tells what changes.
+ */
+void		 backend_watch(struct backend *, unsigned int ms,
+		    backend_data_cb *data, void *arg);
+int		 backend_watching(const struct backend *);
 int		 backend_paused(const struct backend *);
 
 /*

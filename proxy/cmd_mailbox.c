@@ -883,10 +883,11 @@ cmd_unselect(struct imap_session *s, const struct imap_arg *args,
 
 /*
  * IDLE (RFC 2177): the backends that offer IDLE are put in IDLE on the
- * backing folders and any news from them starts a sync at once; besides,
- * the folder is synced every poll-interval (a backend without IDLE, a
- * change IDLE does not report).  What changed goes out at once, other
- * sessions' changes too.
+ * backing folders (or stay in the IDLE they watch the folder in between
+ * commands, mailbox.c) and any news from them starts a sync at once;
+ * besides, the folder is synced every poll-interval (a backend without
+ * IDLE, a change IDLE does not report).  What changed goes out at once,
+ * other sessions' changes too.
  */
 static void	 idle_arm(struct imap_session *);
 static void	 idle_backends(struct imap_session *);
@@ -983,7 +984,11 @@ cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	if (s->sel != NULL) {
 		s->sel->idling = true;
 		idle_arm(s);
-		idle_backends(s);
+		/* The servers' IDLE goes on; news they told of before, now. */
+		if (s->sel->pushed)
+			sess_idle_kick(s);
+		else
+			idle_backends(s);
 	}
 }
 

@@ -327,6 +327,7 @@ struct sync {
 };
 
 static void	 sync_apply(struct sync *);
+static void	 sel_watch(struct imap_session *, bool);
 
 static void
 sync_free(struct sync *y)
@@ -988,8 +989,10 @@ sync_apply(struct sync *y)
 		settle_moves(s, y->mb);
 	if (ok)
 		mbox_changed(y->mb, s);
-	if (ok && s->sel != NULL && s->sel->mb == y->mb)
+	if (ok && s->sel != NULL && s->sel->mb == y->mb) {
 		s->sel->synced_ms = clock_ms();
+		sel_watch(s, true);
+	}
 	y->cb(s, ok, y->why);
 	sync_free(y);
 	/* A big sync leaves megabytes of key strings behind: give them
@@ -1033,6 +1036,8 @@ sync_start(struct imap_session *s, struct mbox *mb, const struct ufolder *f,
 	y->mb = mb;
 	y->readonly = readonly;
 	y->cb = cb;
+	if (s->sel != NULL && s->sel->mb == mb)
+		s->sel->pushed = false;		/* the sync looks anyway */
 	s->sync = y;
 	if ((y->progress = evtimer_new(s->srv->base, sync_progress, y)) !=
 	    NULL) {
@@ -1065,6 +1070,7 @@ sel_free(struct imap_session *s)
 			*pp = sel->mb_next;
 			break;
 		}
+	sel_watch(s, false);
 	if (sel->poll != NULL)
 		event_free(sel->poll);
 	mbox_put(&sel->mb);
@@ -1160,21 +1166,57 @@ mbox_resync(struct imap_session *s, mbox_sync_cb *cb)
 }
 
 /*
- * NOOP's check, cheaper than a full sync: a NOOP on each backend serving
- * the folder, which is selected there already.  A server reports there
- * what changed in its folder since the connection last looked (RFC 9051
- * §6.1.2); if neither says anything, the view stands and the client hears
- * only what other sessions changed.  News, a failure, or a last full sync
- * older than poll-interval: a full sync (mbox_resync).
+ * News a server pushes while its connection watches the selected folder
+ * (backend_watch): the next NOOP syncs.
+ */
+static bool
+is_news(const struct imap_response *r)
+{
+	return imap_response_is(r, "EXISTS") ||
+	    imap_response_is(r, "EXPUNGE") || imap_response_is(r, "FETCH") ||
+	    imap_response_is(r, "VANISHED");
+}
+
+static void
+watch_data(struct backend *b, const struct imap_response *r, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	if (s->sel != NULL && is_news(r)) {
+		log_sess(LOG_DEBUG, s->sid, "event=backend-news side=%s",
+		    backend_name(b));
+		s->sel->pushed = true;
+	}
+}
+
+/* The session's backends watch the selected folder while it is quiet. */
+static void
+sel_watch(struct imap_session *s, bool on)
+{
+	unsigned int	 ms = on ? s->conf->backend_idle_after_ms : 0;
+	int		 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (s->be[side] != NULL)
+			backend_watch(s->be[side], ms, ms ? watch_data : NULL,
+			    ms ? s : NULL);
+}
+
+/*
+ * NOOP's check, cheaper than a full sync.  A backend watching the folder
+ * in IDLE has told of what changed as it changed: nothing to ask.  Any
+ * other is sent a NOOP in the folder, which is selected there already; a
+ * server reports there what changed in its folder since the connection
+ * last looked (RFC 9051 §6.1.2).  If none has news, the view stands and
+ * the client hears only what other sessions changed.  News, a failure, or
+ * a last full sync older than poll-interval: a full sync (mbox_resync).
  */
 static void
 check_data(struct backend *b, const struct imap_response *r, void *arg)
 {
 	struct imap_session	*s = arg;
 
-	if (s->sel != NULL && (imap_response_is(r, "EXISTS") ||
-	    imap_response_is(r, "EXPUNGE") || imap_response_is(r, "FETCH") ||
-	    imap_response_is(r, "VANISHED")))
+	if (s->sel != NULL && is_news(r))
 		s->sel->check_news = true;
 }
 
@@ -1193,7 +1235,7 @@ check_done(struct backend *b, const struct backend_result *res, void *arg)
 		return;
 	cb = sel->check_cb;
 	sel->check_cb = NULL;
-	if (sel->check_news)
+	if (sel->check_news || sel->pushed)
 		mbox_resync(s, cb);
 	else
 		cb(s, true, NULL);
@@ -1205,7 +1247,8 @@ mbox_check(struct imap_session *s, mbox_sync_cb *cb)
 	struct selected		*sel = s->sel;
 	const struct ufolder	*f;
 	long long		 age;
-	int			 side, n = 0;
+	int			 side, serving = 0, n = 0;
+	bool			 ask[BACKEND_COUNT] = { false };
 
 	if (sel == NULL || s->folders == NULL ||
 	    (f = folders_find(s->folders, sel->path)) == NULL) {
@@ -1213,7 +1256,7 @@ mbox_check(struct imap_session *s, mbox_sync_cb *cb)
 		return;
 	}
 	age = clock_ms() - sel->synced_ms;
-	if (sel->synced_ms == 0 || age < 0 ||
+	if (sel->synced_ms == 0 || age < 0 || sel->pushed ||
 	    age >= (long long)s->conf->poll_interval_ms) {
 		mbox_resync(s, cb);
 		return;
@@ -1225,17 +1268,26 @@ mbox_check(struct imap_session *s, mbox_sync_cb *cb)
 				mbox_resync(s, cb);
 				return;
 			}
-			n++;
+			serving++;
+			if (!backend_watching(s->be[side])) {
+				ask[side] = true;
+				n++;
+			}
 		}
-	if (n == 0) {
+	if (serving == 0) {
 		mbox_resync(s, cb);
+		return;
+	}
+	sel_watch(s, true);			/* a relinked backend too */
+	if (n == 0) {
+		cb(s, true, NULL);
 		return;
 	}
 	sel->checking = n;
 	sel->check_news = false;
 	sel->check_cb = cb;
 	for (side = 0; side < BACKEND_COUNT; side++)
-		if (f->part[side].present && !f->part[side].noselect)
+		if (ask[side])
 			backend_cmd(s->be[side], "NOOP", check_data, check_done,
 			    s);
 }

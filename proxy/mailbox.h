@@ -25,8 +25,9 @@ void		 mbox_select(struct imap_session *, const struct ufolder *,
 /* Syncs the selected folder again (CHECK, IDLE polls). */
 void		 mbox_resync(struct imap_session *, mbox_sync_cb *);
 /*
- * NOOP: asks the backends whether anything changed (a NOOP each) and
- * syncs only if one says so, or if the last sync is older than
+ * NOOP: asks the backends whether anything changed (a NOOP each), except
+ * those watching the folder in IDLE (backend-idle-after), which have told
+ * already; syncs only on news, or if the last sync is older than
  * poll-interval.
  */
 void		 mbox_check(struct imap_session *, mbox_sync_cb *);

@@ -46,6 +46,7 @@ struct selected {
 	/* mbox_check(): NOOPs out to the backends, and what they said. */
 	int			 checking;
 	bool			 check_news;
+	bool			 pushed;	/* news from a watching server */
 	void			(*check_cb)(struct imap_session *, bool,
 				    const char *);
 };

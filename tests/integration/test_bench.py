@@ -23,6 +23,9 @@ def rounds(direct, factor, added_us):
         "bulk_mbps_imapmerge_plain": direct,
         "noop_p50_us_direct": [1e5 / d for d in direct],
         "noop_p50_us_imapmerge": [1e5 / d + added_us for d in direct],
+        "noop_busy_p50_us_direct": [1e5 / d for d in direct],
+        "noop_busy_p50_us_imapmerge": [1e5 / d + 4 * added_us
+                                       for d in direct],
         "append_mbps_direct": direct,
         "append_mbps_imapmerge": [d * factor for d in direct],
     }
@@ -36,6 +39,7 @@ def test_ratios_pair_by_pair():
     assert out["bulk_vs_direct"] == pytest.approx(0.9)
     assert out["append_vs_direct"] == pytest.approx(0.9)
     assert out["noop_added_p50_us"] == pytest.approx(50)
+    assert out["noop_busy_added_p50_us"] == pytest.approx(200)
     assert "apart_bulk_vs_direct" not in out     # no such rounds: no ratio
 
     # Here imapmerge's rounds fell on fast moments three times (1.8x

@@ -9,6 +9,7 @@ import imaplib
 import os
 import random
 import re
+import signal
 import socket
 import ssl
 import time
@@ -64,6 +65,20 @@ def new_only(testbed, name, folder, count, seed_value):
                    when=1700000000 + seed_value * 86400 + i * 60)
         ids.append(mid)
     return ids
+
+
+def eventually(conn, done, seconds=10):
+    """NOOPs on conn until done() holds.  A change made directly on a
+    server shows at the first NOOP after the server told imapmerge of it:
+    at once when imapmerge asks, up to Dovecot's 0.5 s later when the
+    servers watch the folder in IDLE (backend-idle-after)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert conn.noop()[0] == "OK"
+        if done():
+            return
+        assert time.monotonic() < deadline, "no news at NOOP"
+        time.sleep(0.1)
 
 
 def wire(folder):
@@ -233,7 +248,8 @@ def test_new_copy_deleted_on_server_leaves_view(testbed, imapmerge, user):
     new.store(data[0].decode(), "+FLAGS", "\\Deleted")
     new.expunge()
     new.logout()
-    c.noop()
+    # At a NOOP, once the server has told (its IDLE may tell 0.5 s late).
+    eventually(c, lambda: ids[2] not in set(uid_map(c).values()))
     left = set(uid_map(c).values())
     assert ids[2] not in left and len(left) == 4
     c.logout()
@@ -509,7 +525,12 @@ def test_flags_changed_on_a_server_show(testbed, imapmerge, user):
         num = d.search(None, "HEADER", "Message-ID", mid)[1][0].decode()
         d.store(num, "+FLAGS", r"(\Flagged $Important)")
         d.logout()
-    c.noop()
+
+    def flagged():
+        return all(b"\\Flagged" in c.uid("FETCH", str(uid_of(c, mid)),
+                                         "(FLAGS)")[1][0]
+                   for mid in (ids[0], ids[3]))
+    eventually(c, flagged)
     for mid in (ids[0], ids[3]):
         typ, data = c.uid("FETCH", str(uid_of(c, mid)),
                           "(FLAGS ENVELOPE)")
@@ -604,4 +625,74 @@ def test_backend_idle_reports_at_once(testbed, user):
         idler.cmd("n NOOP")
         idler.close()
     finally:
+        im.stop()
+
+
+def noop_until(idler, what, seconds, tag="w"):
+    """NOOPs until one brings an untagged line with `what`; its lines."""
+    deadline = time.monotonic() + seconds
+    n = 0
+    while True:
+        n += 1
+        lines = idler.cmd(f"{tag}{n} NOOP")
+        if any(what in ln for ln in lines):
+            return lines
+        assert time.monotonic() < deadline, (what, lines)
+        time.sleep(0.1)
+
+
+def test_noop_answered_from_watching_servers(testbed, user):
+    """A selected folder left alone for backend-idle-after is watched in
+    IDLE on both servers: a NOOP then asks neither (it answers while the
+    new server is frozen), news the servers push comes with the next
+    NOOP, and the next command that needs a server ends the IDLE."""
+    from proxy import variant_conf
+    name, _ = user
+    testbed.seed(name, count=3, migrated=1, seed_value=33)
+    conf, imap, imaps = variant_conf(
+        testbed, "imapmerge-watch.conf",
+        [("poll-interval 2s",
+          "poll-interval 600s\nbackend-idle-after 200ms")])
+    im = Imapmerge(conf, f"{testbed.dir}/imapmerge-watch.log", imap, imaps)
+    im.start()
+    frozen = False
+    try:
+        c = Idler(testbed, imaps, user)
+        time.sleep(1)
+        tb.signal_dovecot(testbed.dir, "new", signal.SIGSTOP)
+        frozen = True
+        t0 = time.monotonic()
+        c.cmd("n1 NOOP")
+        assert time.monotonic() - t0 < 2
+        tb.signal_dovecot(testbed.dir, "new", signal.SIGCONT)
+        frozen = False
+        # Pushed news, from either side.
+        new_only(testbed, name, "INBOX", 1, seed_value=34)
+        noop_until(c, b"* 4 EXISTS", 10, "n")
+        rng = random.Random(35)
+        data, _, when, mid = tb.make_message(3500000, name, rng)
+        tb.deliver(testbed.dir, "legacy", name, "INBOX", data, when=when)
+        time.sleep(1)
+        noop_until(c, b"* 5 EXISTS", 10, "l")
+        # A body after a quiet spell: the IDLE ends, the FETCH goes.
+        time.sleep(1)
+        lines = c.cmd("f UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS "
+                      "(MESSAGE-ID)])")
+        assert sum(ln.startswith(b"Message-ID:") for ln in lines) == 5, \
+            lines
+        assert mid.encode() in b"".join(lines)
+        # The client's own IDLE takes over the watching IDLE.
+        time.sleep(1)
+        c.idle()
+        new_only(testbed, name, "INBOX", 1, seed_value=36)
+        seen = c.collect(5, until=lambda ln: b"EXISTS" in ln)
+        assert any(ln.strip() == b"* 6 EXISTS" for ln in seen), seen
+        c.done()
+        c.cmd("d NOOP")
+        c.cmd("u UNSELECT")
+        c.close()
+        assert im.alive()
+    finally:
+        if frozen:
+            tb.signal_dovecot(testbed.dir, "new", signal.SIGCONT)
         im.stop()

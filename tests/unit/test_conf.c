@@ -132,6 +132,8 @@ static const struct err_row prefix_rows[] = {
 	    "out of range \"99999999999ms\"" } },
 	{ "command-timeout 1000h\n", { "1: command-timeout: duration out of "
 	    "range \"1000h\"" } },
+	{ "backend-idle-after never\n", { "1: backend-idle-after: invalid "
+	    "duration \"never\" (a number with ms, s, m or h)" } },
 	{ "poll-interval 11m\n", { "1: poll-interval: at most 10m (backend "
 	    "IDLE is renewed at this interval)" } },
 	{ "max-login-failures 0\n", { "1: max-login-failures: number out "
@@ -389,6 +391,7 @@ test_values(void)
 	    "listen submission localhost:465 tls\n"
 	    "connect-timeout 500ms\n"
 	    "command-timeout 2m\n"
+	    "backend-idle-after off\n"
 	    "max-message-size 10M\n"
 	    "legacy-writes none\n"
 	    "tombstone-action expunge\n"
@@ -446,6 +449,7 @@ test_values(void)
 	CHECK_INT(conf->listen[3].port, 465);
 	CHECK_INT(conf->connect_timeout_ms, 500);
 	CHECK_INT(conf->command_timeout_ms, 120000);
+	CHECK_INT(conf->backend_idle_after_ms, 0);
 	CHECK_INT(conf->max_message_size, 10 << 20);
 	CHECK_INT(conf->legacy_writes, LEGACY_WRITES_NONE);
 	CHECK_INT(conf->tombstone_action, TOMBSTONE_EXPUNGE);
@@ -502,6 +506,7 @@ test_defaults(void)
 	CHECK(conf->user == NULL && conf->group == NULL);
 	CHECK_INT(conf->connect_timeout_ms, 10000);
 	CHECK_INT(conf->command_timeout_ms, 60000);
+	CHECK_INT(conf->backend_idle_after_ms, 1000);
 	CHECK_INT(conf->max_message_size, 35 << 20);
 	CHECK_INT(conf->legacy_writes, LEGACY_WRITES_FLAGS);
 	CHECK_INT(conf->tombstone_action, TOMBSTONE_HIDE);
