@@ -459,12 +459,22 @@ def start_dovecot(tbdir, side):
         if os.path.exists(os.path.join(d, "dovecot.log")):
             log += open(os.path.join(d, "dovecot.log")).read()[-3000:]
         raise RuntimeError(f"dovecot {side} failed to start:\n{log}")
+    # Dovecot creates its pid file, then writes the pid: wait for both.
     pidfile = os.path.join(d, "run", "master.pid")
-    for _ in range(100):
-        if os.path.exists(pidfile):
+    pid = ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(pidfile) as f:
+                pid = f.read().strip()
+        except FileNotFoundError:
+            pass
+        if pid.isdigit():
             break
         time.sleep(0.02)
-    record_pid(tbdir, f"dovecot-{side}", int(open(pidfile).read().strip()))
+    if not pid.isdigit():
+        raise RuntimeError(f"dovecot {side}: no pid in {pidfile}")
+    record_pid(tbdir, f"dovecot-{side}", int(pid))
 
 
 def dovecot_pids(tbdir, side):
