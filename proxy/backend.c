@@ -601,14 +601,17 @@ backend_watching(const struct backend *b)
 	    b->state == BE_READY;
 }
 
-/* An IDLE in progress ends as soon as anything else waits behind it. */
+/* An IDLE in progress ends as soon as anything else waits behind it,
+ * which follows its DONE at once (be_send_next). */
 static void
 be_idle_check(struct backend *b)
 {
 	struct be_cmd	*c = b->queue;
 
-	if (c != NULL && c->idle == 2 && c->next != NULL)
+	if (c != NULL && c->idle == 2 && c->next != NULL) {
 		backend_idle_stop(b);
+		be_send_next(b);
+	}
 }
 
 void
@@ -870,12 +873,17 @@ be_cmd_segments(struct backend *b, const char *command, size_t len,
 
 /* Commands are sent one after another: IMAP allows pipelining, but a
  * command that depends on the previous one's outcome (LOGIN, SELECT) must
- * not overtake it, and one in flight keeps the untagged routing exact. */
+ * not overtake it, and one in flight keeps the untagged routing exact.
+ * An IDLE ended by DONE is the exception: the server answers it before it
+ * reads the next command, whose untagged responses all come after that
+ * answer, so the next goes at once, in the same write. */
 static void
 be_send_next(struct backend *b)
 {
 	struct be_cmd	*c = b->queue;
 
+	if (c != NULL && c->idle == 3 && c->next != NULL)
+		c = c->next;
 	if (c == NULL || c->sent || b->bev == NULL || b->holding ||
 	    (b->state != BE_READY && b->state != BE_LOGIN &&
 	    b->state != BE_GREETING))

@@ -681,12 +681,22 @@ def test_noop_answered_from_watching_servers(testbed, user):
         assert sum(ln.startswith(b"Message-ID:") for ln in lines) == 5, \
             lines
         assert mid.encode() in b"".join(lines)
+        # An upload after a quiet spell: the IDLE ends, the APPEND goes.
+        time.sleep(1)
+        msg = (b"From: a@example.ac.jp\r\nSubject: after a quiet spell\r\n"
+               b"Message-ID: <quiet-37@example.ac.jp>\r\n\r\nbody\r\n")
+        c.s.sendall(b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        lines = [c.readline()]
+        while not lines[-1].startswith(b"a "):
+            lines.append(c.readline())
+        assert lines[-1].startswith(b"a OK [APPENDUID "), lines
+        assert b"* 6 EXISTS\r\n" in lines, lines   # announced at once
         # The client's own IDLE takes over the watching IDLE.
         time.sleep(1)
         c.idle()
         new_only(testbed, name, "INBOX", 1, seed_value=36)
         seen = c.collect(5, until=lambda ln: b"EXISTS" in ln)
-        assert any(ln.strip() == b"* 6 EXISTS" for ln in seen), seen
+        assert any(ln.strip() == b"* 7 EXISTS" for ln in seen), seen
         c.done()
         c.cmd("d NOOP")
         c.cmd("u UNSELECT")
