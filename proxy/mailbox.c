@@ -1189,17 +1189,27 @@ watch_data(struct backend *b, const struct imap_response *r, void *arg)
 	}
 }
 
-/* The session's backends watch the selected folder while it is quiet. */
+/*
+ * The session's backends that serve the selected folder (it is selected
+ * there) watch it while they are quiet; the others do not.
+ */
 static void
 sel_watch(struct imap_session *s, bool on)
 {
-	unsigned int	 ms = on ? s->conf->backend_idle_after_ms : 0;
-	int		 side;
+	const struct ufolder	*f = NULL;
+	unsigned int		 ms;
+	int			 side;
 
-	for (side = 0; side < BACKEND_COUNT; side++)
+	if (on && s->sel != NULL && s->folders != NULL)
+		f = folders_find(s->folders, s->sel->path);
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		ms = f != NULL && f->part[side].present &&
+		    !f->part[side].noselect ? s->conf->backend_idle_after_ms :
+		    0;
 		if (s->be[side] != NULL)
 			backend_watch(s->be[side], ms, ms ? watch_data : NULL,
 			    ms ? s : NULL);
+	}
 }
 
 /*
