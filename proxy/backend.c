@@ -545,7 +545,7 @@ be_watch_tick(evutil_socket_t fd, short what, void *arg)
 		if (backend_has_cap(b, "IDLE") &&
 		    (c = be_idle_queue(b, b->watch_data, b->watch_arg)) != NULL)
 			c->watch = 1;
-	} else if (c->watch && c->idle == 2 && c->next == NULL)
+	} else if (backend_watching(b))
 		backend_idle_stop(b);		/* again once it is over */
 	be_unref(b);
 }

@@ -926,8 +926,7 @@ idle_backend_data(struct backend *b, const struct imap_response *r,
 
 	if (s->sel == NULL || !s->sel->idling || s->sync != NULL)
 		return;
-	if (imap_response_is(r, "EXISTS") || imap_response_is(r, "EXPUNGE") ||
-	    imap_response_is(r, "FETCH") || imap_response_is(r, "VANISHED")) {
+	if (mbox_is_news(r)) {
 		log_sess(LOG_DEBUG, s->sid, "event=backend-news side=%s",
 		    backend_name(b));
 		/* Queuing the sync's SELECT ends the backends' IDLE. */

@@ -1165,24 +1165,24 @@ mbox_resync(struct imap_session *s, mbox_sync_cb *cb)
 	sync_start(s, s->sel->mb, f, s->sel->readonly, cb);
 }
 
-/*
- * News a server pushes while its connection watches the selected folder
- * (backend_watch): the next NOOP syncs.
- */
-static bool
-is_news(const struct imap_response *r)
+bool
+mbox_is_news(const struct imap_response *r)
 {
 	return imap_response_is(r, "EXISTS") ||
 	    imap_response_is(r, "EXPUNGE") || imap_response_is(r, "FETCH") ||
 	    imap_response_is(r, "VANISHED");
 }
 
+/*
+ * News a server pushes while its connection watches the selected folder
+ * (backend_watch): the next NOOP syncs.
+ */
 static void
 watch_data(struct backend *b, const struct imap_response *r, void *arg)
 {
 	struct imap_session	*s = arg;
 
-	if (s->sel != NULL && is_news(r)) {
+	if (s->sel != NULL && mbox_is_news(r)) {
 		log_sess(LOG_DEBUG, s->sid, "event=backend-news side=%s",
 		    backend_name(b));
 		s->sel->pushed = true;
@@ -1226,7 +1226,7 @@ check_data(struct backend *b, const struct imap_response *r, void *arg)
 {
 	struct imap_session	*s = arg;
 
-	if (s->sel != NULL && is_news(r))
+	if (s->sel != NULL && mbox_is_news(r))
 		s->sel->check_news = true;
 }
 
@@ -1288,7 +1288,6 @@ mbox_check(struct imap_session *s, mbox_sync_cb *cb)
 		mbox_resync(s, cb);
 		return;
 	}
-	sel_watch(s, true);			/* a relinked backend too */
 	if (n == 0) {
 		cb(s, true, NULL);
 		return;

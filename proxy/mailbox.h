@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct imap_response;
 struct imap_session;
 struct ufolder;
 struct view;
@@ -31,6 +32,8 @@ void		 mbox_resync(struct imap_session *, mbox_sync_cb *);
  * poll-interval.
  */
 void		 mbox_check(struct imap_session *, mbox_sync_cb *);
+/* Untagged data from a server that says its folder changed. */
+bool		 mbox_is_news(const struct imap_response *);
 /* Selects the selected folder's part on side again (a relinked backend). */
 void		 mbox_reselect_side(struct imap_session *, int side);
 /* Leaves the selected folder (UNSELECT, CLOSE, SELECT of another). */

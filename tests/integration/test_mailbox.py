@@ -67,18 +67,21 @@ def new_only(testbed, name, folder, count, seed_value):
     return ids
 
 
-def eventually(conn, done, seconds=10):
-    """NOOPs on conn until done() holds.  A change made directly on a
-    server shows at the first NOOP after the server told imapmerge of it:
-    at once when imapmerge asks, up to Dovecot's 0.5 s later when the
-    servers watch the folder in IDLE (backend-idle-after)."""
+def eventually(noop, seconds=10):
+    """Calls noop() (a NOOP, and a look at what it brought) until it
+    returns true.  A change made directly on a server shows at the first
+    NOOP after the server told imapmerge of it: at once when imapmerge
+    asks, up to Dovecot's 0.5 s later when the servers watch the folder in
+    IDLE (backend-idle-after)."""
     deadline = time.monotonic() + seconds
-    while True:
-        assert conn.noop()[0] == "OK"
-        if done():
-            return
+    while not noop():
         assert time.monotonic() < deadline, "no news at NOOP"
         time.sleep(0.1)
+
+
+def noop_brings(idler, line):
+    """For eventually(): a NOOP on a raw connection that brings line."""
+    return lambda: any(ln.strip() == line for ln in idler.cmd("w NOOP"))
 
 
 def wire(folder):
@@ -249,7 +252,8 @@ def test_new_copy_deleted_on_server_leaves_view(testbed, imapmerge, user):
     new.expunge()
     new.logout()
     # At a NOOP, once the server has told (its IDLE may tell 0.5 s late).
-    eventually(c, lambda: ids[2] not in set(uid_map(c).values()))
+    eventually(lambda: c.noop()[0] == "OK" and
+               ids[2] not in set(uid_map(c).values()))
     left = set(uid_map(c).values())
     assert ids[2] not in left and len(left) == 4
     c.logout()
@@ -530,7 +534,7 @@ def test_flags_changed_on_a_server_show(testbed, imapmerge, user):
         return all(b"\\Flagged" in c.uid("FETCH", str(uid_of(c, mid)),
                                          "(FLAGS)")[1][0]
                    for mid in (ids[0], ids[3]))
-    eventually(c, flagged)
+    eventually(lambda: c.noop()[0] == "OK" and flagged())
     for mid in (ids[0], ids[3]):
         typ, data = c.uid("FETCH", str(uid_of(c, mid)),
                           "(FLAGS ENVELOPE)")
@@ -628,19 +632,6 @@ def test_backend_idle_reports_at_once(testbed, user):
         im.stop()
 
 
-def noop_until(idler, what, seconds, tag="w"):
-    """NOOPs until one brings an untagged line with `what`; its lines."""
-    deadline = time.monotonic() + seconds
-    n = 0
-    while True:
-        n += 1
-        lines = idler.cmd(f"{tag}{n} NOOP")
-        if any(what in ln for ln in lines):
-            return lines
-        assert time.monotonic() < deadline, (what, lines)
-        time.sleep(0.1)
-
-
 def test_noop_answered_from_watching_servers(testbed, user):
     """A selected folder left alone for backend-idle-after is watched in
     IDLE on both servers: a NOOP then asks neither (it answers while the
@@ -668,12 +659,12 @@ def test_noop_answered_from_watching_servers(testbed, user):
         frozen = False
         # Pushed news, from either side.
         new_only(testbed, name, "INBOX", 1, seed_value=34)
-        noop_until(c, b"* 4 EXISTS", 10, "n")
+        eventually(noop_brings(c, b"* 4 EXISTS"))
         rng = random.Random(35)
         data, _, when, mid = tb.make_message(3500000, name, rng)
         tb.deliver(testbed.dir, "legacy", name, "INBOX", data, when=when)
         time.sleep(1)
-        noop_until(c, b"* 5 EXISTS", 10, "l")
+        eventually(noop_brings(c, b"* 5 EXISTS"))
         # A body after a quiet spell: the IDLE ends, the FETCH goes.
         time.sleep(1)
         lines = c.cmd("f UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS "
