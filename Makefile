@@ -14,9 +14,10 @@
 #   make uninstall  removes what install put, but the config and the state
 #
 # Sources are found by wildcard: protocol/*.c make libprotocol.a, conf/*.c and
-# proxy/*.c (but proxy/main.c) make libimapmerge.a, each tests/unit/test_*.c is
-# one test program, each tests/fuzz/fuzz_*.c one fuzzer, each
-# tests/bench/bench_*.c one benchmark program.
+# the layers' proxy/*/*.c make libimapmerge.a (proxy/main.c is the program),
+# each tests/unit/test_*.c is one test program, each tests/fuzz/fuzz_*.c one
+# fuzzer, each tests/bench/bench_*.c one benchmark program.  The layers and
+# the rule between them: docs/architecture.md; make depcheck checks it.
 
 # Where `make install` puts things.  DESTDIR is prepended to every path (a
 # staging tree for packages); the paths written into the installed files
@@ -51,21 +52,21 @@ ALL_CFLAGS	 = -std=c11 $(OPT) $(WARN) $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS	 = $(SAN) $(LDFLAGS)
 
 PROTO_SRC	:= $(sort $(wildcard protocol/*.c))
-CORE_SRC	:= $(sort $(wildcard conf/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
+LIB_SRC		:= $(sort $(wildcard conf/*.c) $(wildcard proxy/*/*.c))
 MAIN_SRC	:= $(wildcard proxy/main.c)
 UNIT_SRC	:= $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC	:= $(sort $(wildcard tests/bench/bench_*.c))
 
 PROTO_OBJ	:= $(PROTO_SRC:%.c=$(B)/%.o)
-CORE_OBJ	:= $(CORE_SRC:%.c=$(B)/%.o)
+LIB_OBJ		:= $(LIB_SRC:%.c=$(B)/%.o)
 MAIN_OBJ	:= $(MAIN_SRC:%.c=$(B)/%.o)
 UNIT_BIN	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_BIN	:= $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 FUZZ_BIN	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 LIBPROTO	:= $(B)/libprotocol.a
-LIBCORE		:= $(B)/libimapmerge.a
+LIBIMAPMERGE	:= $(B)/libimapmerge.a
 PROG		:= $(if $(MAIN_SRC),$(B)/imapmerge)
 
 .PHONY: all check test unit demo demo-down asan fuzz bench install uninstall \
@@ -83,25 +84,25 @@ $(LIBPROTO): $(PROTO_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBCORE): $(CORE_OBJ)
+$(LIBIMAPMERGE): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/imapmerge: $(MAIN_OBJ) $(LIBCORE) $(LIBPROTO)
+$(B)/imapmerge: $(MAIN_OBJ) $(LIBIMAPMERGE) $(LIBPROTO)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCORE) $(LIBPROTO)
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBIMAPMERGE) $(LIBPROTO)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
-	    $(LIBCORE) $(LIBPROTO) $(PKG_LIBS)
+	    $(LIBIMAPMERGE) $(LIBPROTO) $(PKG_LIBS)
 
-$(B)/bench/%: tests/bench/%.c $(LIBCORE) $(LIBPROTO)
+$(B)/bench/%: tests/bench/%.c $(LIBIMAPMERGE) $(LIBPROTO)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
-	    $(LIBCORE) $(LIBPROTO) $(PKG_LIBS)
+	    $(LIBIMAPMERGE) $(LIBPROTO) $(PKG_LIBS)
 
 # The session fuzzer's harness doubles as a unit test that replays its corpus.
-$(B)/tests/test_session_replay: tests/fuzz/fuzz_session.c proxy/conn.c
+$(B)/tests/test_session_replay: tests/fuzz/fuzz_session.c proxy/net/conn.c
 
 unit: $(UNIT_BIN)
 
@@ -137,7 +138,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 # The session target is the whole daemon but main.c, and but conn.c, which
 # the harness includes with its own conn_connect (bufferevent pairs).
 $(B)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c \
-    $(filter-out proxy/conn.c,$(CORE_SRC)) $(PROTO_SRC)
+    $(filter-out proxy/net/conn.c,$(LIB_SRC)) $(PROTO_SRC)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
 

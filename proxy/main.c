@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "conf/config.h"
-#include "proxy/daemon.h"
-#include "proxy/log.h"
-#include "proxy/report.h"
+#include "proxy/core/daemon.h"
+#include "proxy/core/log.h"
+#include "proxy/tools/report.h"
 
 #ifndef IMAPMERGE_VERSION
 #define IMAPMERGE_VERSION	"0.1"

@@ -19,7 +19,7 @@
  */
 
 #define conn_connect	conn_connect_socket
-#include "proxy/conn.c"
+#include "proxy/net/conn.c"
 #undef conn_connect
 
 #include <sys/stat.h>
@@ -36,12 +36,12 @@
 #include <unistd.h>
 
 #include "conf/config.h"
-#include "proxy/abuse.h"
-#include "proxy/auth.h"
-#include "proxy/log.h"
-#include "proxy/server.h"
-#include "proxy/session.h"
-#include "proxy/user.h"
+#include "proxy/core/abuse.h"
+#include "proxy/core/auth.h"
+#include "proxy/core/log.h"
+#include "proxy/core/server.h"
+#include "proxy/imap/session.h"
+#include "proxy/merge/user.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);

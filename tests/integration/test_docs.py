@@ -1,6 +1,6 @@
 """The documentation keeps up with the code (no servers needed):
 
-- every `event=NAME` a session log line in proxy/*.c can carry is explained in
+- every `event=NAME` a session log line in proxy/**/*.c can carry is explained in
   docs/troubleshooting.md;
 - every keyword of conf/parse.c's keyword table is in docs/config.md;
 - every relative Markdown link in README.md and docs/**/*.md points to a file
@@ -87,7 +87,7 @@ def log_events():
     completed at run time ("event=legacy-folder-%s") is kept as its prefix
     with a trailing "-"."""
     events = {}
-    for path in sorted(glob.glob(os.path.join(ROOT, "proxy", "*.c"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "proxy", "**", "*.c"), recursive=True)):
         src = strip_comments(read(os.path.relpath(path, ROOT)))
         for call in LOG_CALL.finditer(src):
             line = src.count("\n", 0, call.start()) + 1

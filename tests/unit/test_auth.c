@@ -5,7 +5,7 @@
 #include <sasl/sasl.h>
 #include <sasl/saslutil.h>
 
-#include "proxy/auth.h"
+#include "proxy/core/auth.h"
 #include "unit.h"
 
 static char *

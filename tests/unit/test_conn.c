@@ -1,7 +1,7 @@
 /*
  * conn.c's pure helpers: the flush back-off of closing connections.
  */
-#include "proxy/conn.h"
+#include "proxy/net/conn.h"
 #include "tests/unit/unit.h"
 
 /* 10 ms, doubling to 640 ms, for about 5 s in all, then 0 for good. */

@@ -3,7 +3,7 @@
  * Outlook-used legacy account, prefixes, overrides, follow records, hidden
  * folders, placeholders and LIST pattern matching.
  */
-#include "proxy/folders.h"
+#include "proxy/merge/folders.h"
 #include "unit.h"
 
 #define B(name, sep, special)	{ (char *)name, sep, false, false, special }

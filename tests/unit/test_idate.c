@@ -3,7 +3,7 @@
  * checked against known values, against malformed ones, and round trip
  * with the formatter over 130 years.
  */
-#include "proxy/mailbox_impl.h"
+#include "proxy/merge/mailbox_impl.h"
 #include "unit.h"
 
 static void

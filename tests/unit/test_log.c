@@ -1,5 +1,5 @@
 /*
- * Tests of the logger (proxy/log.c), with its stderr output redirected to
+ * Tests of the logger (proxy/core/log.c), with its stderr output redirected to
  * a temporary file: the line format, level filtering, errno handling, and
  * above all that nothing a client sends can split a line or forge one.
  */
@@ -12,7 +12,7 @@
 
 #include "unit.h"
 
-#include "proxy/log.h"
+#include "proxy/core/log.h"
 
 static FILE	*out;
 

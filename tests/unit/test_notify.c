@@ -1,5 +1,5 @@
 /*
- * Tests of the service manager notification (proxy/notify.c) against
+ * Tests of the service manager notification (proxy/core/notify.c) against
  * datagram sockets bound here: a path, an abstract name ("@..."), no
  * $NOTIFY_SOCKET at all, and names that are not sockets.
  */
@@ -12,8 +12,8 @@
 
 #include "unit.h"
 
-#include "proxy/log.h"
-#include "proxy/notify.h"
+#include "proxy/core/log.h"
+#include "proxy/core/notify.h"
 
 /* A datagram socket bound to NAME (abstract: in the abstract namespace). */
 static int

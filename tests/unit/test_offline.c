@@ -1,5 +1,5 @@
 /*
- * Offline password hashes (proxy/offline.c): the stored form, a right and
+ * Offline password hashes (proxy/merge/offline.c): the stored form, a right and
  * a wrong password, salts that differ, malformed records, and the worker
  * thread on a real event loop.
  */
@@ -7,7 +7,7 @@
 
 #include <event2/event.h>
 
-#include "proxy/offline.h"
+#include "proxy/merge/offline.h"
 #include "unit.h"
 
 static void

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "proxy/state.h"
+#include "proxy/merge/state.h"
 #include "unit.h"
 
 static char	 dir[64];

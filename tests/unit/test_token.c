@@ -7,7 +7,7 @@
 
 #include <event2/event.h>
 
-#include "proxy/token.h"
+#include "proxy/net/token.h"
 #include "unit.h"
 
 struct result {

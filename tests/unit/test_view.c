@@ -7,8 +7,8 @@
 
 #include <unistd.h>
 
-#include "proxy/state.h"
-#include "proxy/view.h"
+#include "proxy/merge/state.h"
+#include "proxy/merge/view.h"
 #include "unit.h"
 
 static uint64_t

@@ -1,0 +1,893 @@
+/*
+ * The folder tree at login and the commands on it: LIST, LSUB, CREATE,
+ * DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
+ *
+ * Discovery asks each backend for NAMESPACE and LIST (with RETURN
+ * (SPECIAL-USE SUBSCRIBED) where LIST-EXTENDED allows, else LIST + LSUB),
+ * both backends at once, then builds the tree.  Changes go to the new
+ * server only; the legacy server is never changed — a legacy folder that is
+ * renamed or deleted is recorded in the user's state and followed or
+ * hidden from then on.  After a change the tree is discovered again, so
+ * it always shows what the servers really have.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <openssl/crypto.h>
+
+#include "protocol/imap_parser.h"
+#include "protocol/imap_write.h"
+#include "protocol/mutf7.h"
+#include "proxy/net/backend.h"
+#include "proxy/merge/folders.h"
+#include "proxy/core/log.h"
+#include "proxy/merge/mailbox_impl.h"
+#include "proxy/merge/offline.h"
+#include "proxy/core/server.h"
+#include "proxy/imap/session_impl.h"
+#include "proxy/merge/state.h"
+#include "proxy/merge/user.h"
+
+typedef void	 discover_cb(struct imap_session *, int ok);
+
+struct side_list {
+	struct user_list list;		/* folders, namespace prefix */
+	size_t		 cap;
+	int		 need_lsub;
+	int		 done;
+	int		 failed;
+	int		 down;		/* from the cache: the side is down */
+};
+
+struct discover {
+	struct imap_session	*s;
+	struct side_list	 side[BACKEND_COUNT];
+	discover_cb		*cb;
+};
+
+static void	 discover_list(struct discover *, int side);
+
+static void
+side_clear(struct side_list *l)
+{
+	user_list_clear(&l->list);
+	memset(l, 0, sizeof(*l));
+}
+
+void
+sess_folders_free(struct imap_session *s)
+{
+	mbox_session_free(s);
+	folders_free(&s->folders);
+	s->store = NULL;
+	user_put(&s->u);
+}
+
+/* "* LIST (attrs) sep name": one backend folder. */
+static void
+parse_list(struct side_list *l, const struct imap_response *r, int lsub)
+{
+	const struct imap_arg	*attrs;
+	const char		*sep = NULL, *name, *a, *err;
+	struct bfolder		*b, *nb;
+	size_t			 nattrs, i, cap;
+	char			*utf8;
+
+	if (r->nargs < 3 || !imap_arg_get_list(&r->args[0], &attrs, &nattrs) ||
+	    (!imap_arg_is_nil(&r->args[1]) &&
+	    !imap_arg_get_string(&r->args[1], &sep)) ||
+	    !imap_arg_get_astring(&r->args[2], &name))
+		return;
+	if ((utf8 = mutf7_decode(name, strlen(name), &err)) == NULL) {
+		/* Some servers send raw UTF-8: take it if it is valid. */
+		if ((utf8 = mutf7_encode(name, strlen(name), &err)) == NULL)
+			return;
+		free(utf8);
+		if ((utf8 = strdup(name)) == NULL)
+			return;
+	}
+	if (lsub) {
+		for (i = 0; i < l->list.n; i++)
+			if (strcmp(l->list.f[i].name, utf8) == 0)
+				l->list.f[i].subscribed = true;
+		free(utf8);
+		return;
+	}
+	if (l->list.n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 32;
+		if (l->list.n >= FOLDERS_MAX || (nb = reallocarray(l->list.f,
+		    cap, sizeof(*nb))) == NULL) {
+			free(utf8);
+			return;
+		}
+		l->list.f = nb;
+		l->cap = cap;
+	}
+	b = &l->list.f[l->list.n++];
+	memset(b, 0, sizeof(*b));
+	b->name = utf8;
+	b->sep = sep != NULL && *sep != '\0' ? sep[0] : '/';
+	for (i = 0; i < nattrs; i++) {
+		if (!imap_arg_get_atom(&attrs[i], &a))
+			continue;
+		if (strcasecmp(a, "\\Noselect") == 0 ||
+		    strcasecmp(a, "\\NonExistent") == 0)
+			b->noselect = true;
+		else if (strcasecmp(a, "\\Subscribed") == 0)
+			b->subscribed = true;
+		else if (b->special == ROLE_NONE)
+			b->special = folder_role_by_special_use(a);
+	}
+}
+
+static void
+discover_data(struct backend *b, const struct imap_response *r, void *arg)
+{
+	struct discover		*d = arg;
+	struct side_list	*l = &d->side[backend_side(b)];
+	const struct imap_arg	*ns, *first;
+	const char		*prefix;
+	size_t			 n, m;
+
+	if (imap_response_is(r, "LIST"))
+		parse_list(l, r, 0);
+	else if (imap_response_is(r, "LSUB"))
+		parse_list(l, r, 1);
+	else if (imap_response_is(r, "NAMESPACE") && r->nargs >= 1 &&
+	    imap_arg_get_list(&r->args[0], &ns, &n) && n > 0 &&
+	    imap_arg_get_list(&ns[0], &first, &m) && m >= 1 &&
+	    imap_arg_get_string(&first[0], &prefix) && l->list.prefix == NULL) {
+		char	*utf8;
+		const char *err;
+
+		if ((utf8 = mutf7_decode(prefix, strlen(prefix), &err)) !=
+		    NULL)
+			l->list.prefix = utf8;
+	}
+}
+
+static int
+follow_collect(struct imap_session *s, char ***from, char ***to, size_t *n);
+
+static void
+follow_free(char **from, char **to, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		free(from[i]);
+		free(to[i]);
+	}
+	free(from);
+	free(to);
+}
+
+/* A side that is down shows the folders it had when last seen. */
+static int
+side_from_cache(struct imap_session *s, int side, struct side_list *l)
+{
+	const struct user_list	*c;
+
+	side_clear(l);
+	l->done = 1;
+	if (s->u == NULL || !(c = &s->u->lists[side])->known || c->n == 0)
+		return 0;
+	if (user_list_copy(&l->list, c) == -1)
+		return -1;
+	l->cap = l->list.n;
+	return 0;
+}
+
+static void
+side_to_cache(struct imap_session *s, int side, const struct side_list *l)
+{
+	if (s->u != NULL && user_list_copy(&s->u->lists[side], &l->list) == 0)
+		s->u->lists[side].known = true;
+}
+
+static void
+discover_finish(struct discover *d)
+{
+	struct imap_session	*s = d->s;
+	struct folders_input	 in;
+	struct folders		*fs;
+	char			**from = NULL, **to = NULL;
+	const char		*err;
+	size_t			 nfollow = 0;
+	int			 side, ok = 1;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (d->side[side].failed)
+			ok = 0;
+	if (ok) {
+		memset(&in, 0, sizeof(in));
+		for (side = 0; side < BACKEND_COUNT; side++) {
+			in.list[side] = d->side[side].list.f;
+			in.n[side] = d->side[side].list.n;
+			in.prefix[side] = d->side[side].list.prefix;
+		}
+		in.conf = s->conf;
+		if (follow_collect(s, &from, &to, &nfollow) == 0) {
+			in.follow_from = (const char *const *)from;
+			in.follow_to = (const char *const *)to;
+			in.nfollow = nfollow;
+		}
+		for (side = 0; side < BACKEND_COUNT; side++)
+			if (!d->side[side].down)
+				side_to_cache(s, side, &d->side[side]);
+		if ((fs = folders_build(&in, &err)) == NULL) {
+			log_sess(LOG_WARNING, s->sid, "event=folders-failed "
+			    "user=%s reason=\"%s\"", s->user, err);
+			ok = 0;
+		} else {
+			folders_free(&s->folders);
+			s->folders = fs;
+			log_sess(LOG_INFO, s->sid, "event=folders user=%s "
+			    "legacy=%zu new=%zu unified=%zu", s->user,
+			    d->side[BACKEND_LEGACY].list.n,
+			    d->side[BACKEND_NEW].list.n, folders_count(fs));
+		}
+		follow_free(from, to, nfollow);
+	}
+	for (side = 0; side < BACKEND_COUNT; side++)
+		side_clear(&d->side[side]);
+	if (d->cb != NULL)
+		d->cb(s, ok);
+	free(d);
+}
+
+static void
+discover_step_done(struct backend *b, const struct backend_result *res,
+    void *arg)
+{
+	struct discover		*d = arg;
+	int			 side = backend_side(b), other;
+
+	if (res->status == BACKEND_FAILED) {
+		/* Lost on the way: as if it had been down from the start. */
+		if (side_from_cache(d->s, side, &d->side[side]) == -1)
+			d->side[side].failed = 1;
+		d->side[side].down = 1;
+	} else if (res->status != BACKEND_OK) {
+		d->side[side].failed = 1;
+		d->side[side].done = 1;
+	} else if (d->side[side].need_lsub) {
+		d->side[side].need_lsub = 0;
+		backend_cmd(b, "LSUB \"\" \"*\"", discover_data,
+		    discover_step_done, d);
+		return;
+	} else
+		d->side[side].done = 1;
+	other = side == BACKEND_NEW ? BACKEND_LEGACY : BACKEND_NEW;
+	if (d->side[side].done && d->side[other].done)
+		discover_finish(d);
+}
+
+static void
+discover_ns_done(struct backend *b, const struct backend_result *res,
+    void *arg)
+{
+	struct discover	*d = arg;
+
+	discover_list(d, backend_side(b));
+}
+
+static void
+discover_list(struct discover *d, int side)
+{
+	struct backend	*b = d->s->be[side];
+
+	if (backend_has_cap(b, "LIST-EXTENDED") &&
+	    backend_has_cap(b, "SPECIAL-USE"))
+		backend_cmd(b, "LIST \"\" \"*\" RETURN (SPECIAL-USE SUBSCRIBED)",
+		    discover_data, discover_step_done, d);
+	else {
+		d->side[side].need_lsub = 1;
+		backend_cmd(b, "LIST \"\" \"*\"", discover_data,
+		    discover_step_done, d);
+	}
+}
+
+static void
+discover(struct imap_session *s, discover_cb *cb)
+{
+	struct discover	*d;
+	int		 side;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		if (cb != NULL)
+			cb(s, 0);
+		return;
+	}
+	d->s = s;
+	d->cb = cb;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (!sess_side_up(s, side)) {
+			if (side_from_cache(s, side, &d->side[side]) == -1)
+				d->side[side].failed = 1;
+			d->side[side].down = 1;
+		}
+	if (d->side[BACKEND_LEGACY].down && d->side[BACKEND_NEW].down) {
+		discover_finish(d);
+		return;
+	}
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		if (d->side[side].down)
+			continue;
+		if (backend_has_cap(s->be[side], "NAMESPACE"))
+			backend_cmd(s->be[side], "NAMESPACE", discover_data,
+			    discover_ns_done, d);
+		else
+			discover_list(d, side);
+	}
+}
+
+void
+sess_folders_refresh(struct imap_session *s, discover_cb *cb)
+{
+	discover(s, cb);
+}
+
+/*
+ * State: legacy folders that follow a rename or are hidden.
+ */
+
+struct follow_acc {
+	char	**from, **to;
+	size_t	 n, cap;
+	int	 failed;
+};
+
+static void
+follow_add(const char *legacy, const char *unified, void *arg)
+{
+	struct follow_acc	*a = arg;
+	char			**nf, **nt;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 8;
+		nf = reallocarray(a->from, a->cap, sizeof(*nf));
+		if (nf != NULL)
+			a->from = nf;
+		nt = reallocarray(a->to, a->cap, sizeof(*nt));
+		if (nt != NULL)
+			a->to = nt;
+		if (nf == NULL || nt == NULL) {
+			a->failed = 1;
+			return;
+		}
+	}
+	a->from[a->n] = strdup(legacy);
+	a->to[a->n] = unified != NULL ? strdup(unified) : NULL;
+	a->n++;
+}
+
+static int
+follow_collect(struct imap_session *s, char ***from, char ***to, size_t *n)
+{
+	struct follow_acc	 a = { NULL, NULL, 0, 0, 0 };
+
+	if (s->store == NULL || state_folder_each(s->store, follow_add, &a) ==
+	    -1 || a.failed) {
+		follow_free(a.from, a.to, a.n);
+		return -1;
+	}
+	*from = a.from;
+	*to = a.to;
+	*n = a.n;
+	return 0;
+}
+
+/*
+ * Login.
+ */
+
+/* The hash is the user's: it is kept even if the session went meanwhile. */
+static void
+offline_made(int result, const char *hash, void *arg)
+{
+	struct user	*u = arg;
+
+	u->hashing = false;
+	if (result != 0 || state_meta_set(u->store, "offline-auth", hash) ==
+	    -1)
+		log_warnx("user %s: the offline password hash could not be "
+		    "stored", u->name);
+	else {
+		memcpy(u->memo, u->memo_pending, sizeof(u->memo));
+		u->memo_set = true;
+		log_info("event=offline-hash-stored user=%s", u->name);
+	}
+	user_put(&u);
+}
+
+/*
+ * The legacy server accepted the password: keep its hash for a login
+ * while that server is down, unless this very password is on record.
+ */
+static void
+offline_remember(struct imap_session *s)
+{
+	struct user	*u;
+	char		 err[128];
+
+	if (!s->login_online || s->u == NULL || s->u->hashing ||
+	    !s->conf->offline_auth)
+		return;
+	offline_memo(s->cred.password, s->cred.passlen, s->u->memo_pending);
+	if (s->u->memo_set && CRYPTO_memcmp(s->u->memo_pending, s->u->memo,
+	    sizeof(s->u->memo)) == 0)
+		return;
+	if ((u = user_get(s->srv, s->user, err, sizeof(err))) == NULL)
+		return;
+	u->hashing = true;
+	if (offline_start(s->srv->base, NULL, s->cred.password,
+	    s->cred.passlen, offline_made, u) == NULL) {
+		u->hashing = false;
+		user_put(&u);
+	}
+}
+
+static void
+login_discovered(struct imap_session *s, int ok)
+{
+	int	 side;
+
+	if (!ok) {
+		sess_login_reset(s);
+		sess_done(s, "NO [UNAVAILABLE] The mail service is temporarily "
+		    "unavailable, try again later.");
+		return;
+	}
+	sess_authenticated(s);
+	sess_parser_relax(s);
+	log_sess(LOG_INFO, s->sid, "event=logged-in user=%s ip=%s "
+	    "legacy=%s new=%s", s->user, s->peer,
+	    sess_side_up(s, BACKEND_LEGACY) ? "up" : "down",
+	    sess_side_up(s, BACKEND_NEW) ? "up" : "down");
+	offline_remember(s);
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (!sess_side_up(s, side))
+			sess_printf(s, "* OK [ALERT] %s\r\n", side ==
+			    BACKEND_LEGACY ? "The old mail server cannot be "
+			    "reached now: mail that is only there is listed "
+			    "but cannot be opened until it is back." :
+			    "The new mail server cannot be reached now: new "
+			    "mail, sending copies and changes wait until it "
+			    "is back.");
+	sess_links_start(s);
+	sess_done(s, "OK [CAPABILITY %s] Logged in", sess_capabilities(s));
+}
+
+void
+sess_login_folders(struct imap_session *s)
+{
+	char	 err[256];
+
+	if (s->u == NULL) {
+		if ((s->u = user_get(s->srv, s->user, err, sizeof(err))) !=
+		    NULL)
+			s->store = s->u->store;
+		else
+			log_sess(LOG_WARNING, s->sid, "event=state-unavailable "
+			    "user=%s reason=\"%s\"", s->user, err);
+	}
+	discover(s, login_discovered);
+}
+
+/*
+ * LIST and LSUB.
+ */
+
+struct list_req {
+	int		 subscribed_only;
+	int		 special_use_only;	/* RFC 6154 §5.1 */
+	int		 ret_subscribed;
+	int		 lsub;
+	const char	*patterns[16];
+	size_t		 npatterns;
+	char		*ref;
+};
+
+static void
+list_attrs(struct evbuffer *out, const struct ufolder *f,
+    const struct list_req *q)
+{
+	const char	*su;
+	int		 first = 1;
+
+#define ATTR(a)	do {							\
+	evbuffer_add_printf(out, "%s%s", first ? "" : " ", a);		\
+	first = 0;							\
+} while (0)
+	if (f->placeholder)
+		ATTR("\\NonExistent");
+	if (!folder_selectable(f))
+		ATTR("\\Noselect");
+	ATTR(f->has_children ? "\\HasChildren" : "\\HasNoChildren");
+	if (!q->lsub && (su = folder_role_special_use(f->role)) != NULL)
+		ATTR(su);
+	if ((q->ret_subscribed || q->subscribed_only) && folder_subscribed(f))
+		ATTR("\\Subscribed");
+#undef ATTR
+}
+
+static void
+list_one(struct imap_session *s, const struct ufolder *f,
+    const struct list_req *q)
+{
+	struct evbuffer	*out = evbuffer_new();
+	const char	*err;
+	char		*wire;
+
+	if (out == NULL || (wire = mutf7_encode(f->path, strlen(f->path),
+	    &err)) == NULL) {
+		evbuffer_free(out);
+		return;
+	}
+	evbuffer_add_printf(out, "* %s (", q->lsub ? "LSUB" : "LIST");
+	list_attrs(out, f, q);
+	evbuffer_add(out, ") \"/\" ", 6);
+	imap_write_mailbox(out, wire, 0);
+	evbuffer_add(out, "\r\n", 2);
+	sess_write_buffer(s, out);
+	evbuffer_free(out);
+	free(wire);
+}
+
+static int
+list_wanted(const struct ufolder *f, const struct list_req *q,
+    const char *pattern)
+{
+	if ((q->subscribed_only || q->lsub) && !folder_subscribed(f))
+		return 0;
+	if (q->special_use_only && folder_role_special_use(f->role) == NULL)
+		return 0;
+	if (f->placeholder && q->lsub)
+		return 0;
+	return folders_match(pattern, f->path);
+}
+
+static int
+list_parse(const struct imap_arg *args, size_t nargs, struct list_req *q)
+{
+	const struct imap_arg	*l;
+	const char		*a, *ref;
+	size_t			 n, i, k = 0;
+
+	if (k < nargs && imap_arg_get_list(&args[k], &l, &n)) {
+		for (i = 0; i < n; i++) {
+			if (!imap_arg_get_atom(&l[i], &a))
+				return -1;
+			if (strcasecmp(a, "SUBSCRIBED") == 0)
+				q->subscribed_only = 1;
+			else if (strcasecmp(a, "SPECIAL-USE") == 0)
+				q->special_use_only = 1;
+			else if (strcasecmp(a, "REMOTE") != 0 &&
+			    strcasecmp(a, "RECURSIVEMATCH") != 0)
+				return -1;
+		}
+		k++;
+	}
+	if (k + 2 > nargs || !imap_arg_get_astring(&args[k], &ref))
+		return -1;
+	q->ref = (char *)ref;
+	k++;
+	if (imap_arg_get_list(&args[k], &l, &n)) {
+		for (i = 0; i < n && i < 16; i++)
+			if (!imap_arg_get_astring(&l[i], &q->patterns[i]))
+				return -1;
+		q->npatterns = i;
+	} else if (imap_arg_get_astring(&args[k], &q->patterns[0]))
+		q->npatterns = 1;
+	else
+		return -1;
+	k++;
+	if (k < nargs) {
+		if (k + 2 != nargs || !imap_arg_atom_equals(&args[k], "RETURN") ||
+		    !imap_arg_get_list(&args[k + 1], &l, &n))
+			return -1;
+		for (i = 0; i < n; i++) {
+			if (!imap_arg_get_atom(&l[i], &a))
+				return -1;
+			if (strcasecmp(a, "SUBSCRIBED") == 0)
+				q->ret_subscribed = 1;
+			else if (strcasecmp(a, "CHILDREN") != 0 &&
+			    strcasecmp(a, "SPECIAL-USE") != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Reference and pattern are joined (RFC 9051 §6.3.9), then decoded. */
+static char *
+list_pattern(const char *ref, const char *pattern)
+{
+	const char	*err;
+	char		*joined, *utf8;
+
+	if (asprintf(&joined, "%s%s", ref, pattern) == -1)
+		return NULL;
+	utf8 = mutf7_decode(joined, strlen(joined), &err);
+	free(joined);
+	return utf8;
+}
+
+static void
+list_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+    int lsub)
+{
+	struct list_req	 q;
+	size_t		 i, p;
+	char		*pat;
+
+	memset(&q, 0, sizeof(q));
+	q.lsub = lsub;
+	if (list_parse(args, nargs, &q) == -1 || (lsub && (nargs != 2 ||
+	    q.subscribed_only))) {
+		sess_done(s, "BAD Invalid %s arguments", lsub ? "LSUB" : "LIST");
+		return;
+	}
+	if (!lsub && q.npatterns == 1 && q.patterns[0][0] == '\0') {
+		/* The hierarchy delimiter and root. */
+		sess_printf(s, "* LIST (\\Noselect) \"/\" \"\"\r\n");
+		sess_done(s, "OK LIST completed");
+		return;
+	}
+	for (i = 0; i < folders_count(s->folders); i++) {
+		const struct ufolder *f = folders_at(s->folders, i);
+
+		for (p = 0; p < q.npatterns; p++) {
+			if ((pat = list_pattern(q.ref, q.patterns[p])) == NULL)
+				continue;
+			if (list_wanted(f, &q, pat)) {
+				list_one(s, f, &q);
+				free(pat);
+				break;
+			}
+			free(pat);
+		}
+	}
+	sess_done(s, "OK %s completed", lsub ? "LSUB" : "LIST");
+}
+
+void
+cmd_list(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	list_run(s, args, nargs, 0);
+}
+
+void
+cmd_lsub(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	list_run(s, args, nargs, 1);
+}
+
+/*
+ * CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
+ */
+
+/* A client's mailbox argument as a unified UTF-8 path. */
+char *
+sess_mailbox_arg(const struct imap_arg *arg)
+{
+	const char	*name, *err;
+	char		*utf8;
+	size_t		 len;
+
+	if (!imap_arg_get_astring(arg, &name) || (utf8 = mutf7_decode(name,
+	    strlen(name), &err)) == NULL)
+		return NULL;
+	len = strlen(utf8);
+	while (len > 0 && utf8[len - 1] == '/')
+		utf8[--len] = '\0';
+	if (len == 0 || len >= FOLDER_PATH_MAX || strstr(utf8, "//") != NULL ||
+	    utf8[0] == '/' || strpbrk(utf8, "*%") != NULL) {
+		free(utf8);
+		return NULL;
+	}
+	if (strncasecmp(utf8, "INBOX", 5) == 0 && (utf8[5] == '\0' ||
+	    utf8[5] == '/'))
+		memcpy(utf8, "INBOX", 5);
+	return utf8;
+}
+
+struct change {
+	struct imap_session	*s;
+	char			*done_text;
+};
+
+static void
+change_discovered(struct imap_session *s, int ok)
+{
+	sess_done(s, "OK %s", ok ? "completed" : "completed (folder list "
+	    "could not be refreshed)");
+}
+
+static void
+change_done(struct backend *b, const struct backend_result *res, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	if (res->status == BACKEND_OK) {
+		discover(s, change_discovered);
+		return;
+	}
+	if (res->status == BACKEND_FAILED)
+		sess_done(s, "NO [UNAVAILABLE] The new server is not available");
+	else
+		sess_done(s, "NO %s%s%s", res->code ? "[" : "",
+		    res->code ? res->code : "", res->code ? "] failed" :
+		    "Operation failed on the server");
+}
+
+/* "CREATE name" etc. on the new server, name in its wire form. */
+static void
+new_cmd(struct imap_session *s, const char *verb, const char *path,
+    const char *path2)
+{
+	struct evbuffer	*cmd = evbuffer_new();
+	const char	*err;
+	char		*w1, *w2 = NULL;
+
+	w1 = mutf7_encode(path, strlen(path), &err);
+	if (path2 != NULL)
+		w2 = mutf7_encode(path2, strlen(path2), &err);
+	if (cmd == NULL || w1 == NULL || (path2 != NULL && w2 == NULL)) {
+		sess_done(s, "NO Invalid mailbox name");
+		goto out;
+	}
+	evbuffer_add_printf(cmd, "%s ", verb);
+	imap_write_mailbox(cmd, w1, IMAP_WRITE_NONSYNC);
+	if (w2 != NULL) {
+		evbuffer_add(cmd, " ", 1);
+		imap_write_mailbox(cmd, w2, IMAP_WRITE_NONSYNC);
+	}
+	evbuffer_add(cmd, "", 1);
+	backend_cmd(s->be[BACKEND_NEW], (char *)evbuffer_pullup(cmd, -1), NULL,
+	    change_done, s);
+ out:
+	evbuffer_free(cmd);
+	free(w1);
+	free(w2);
+}
+
+void
+cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	char	*path;
+
+	if (nargs < 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
+		sess_done(s, "BAD Invalid mailbox name");
+		return;
+	}
+	if (folders_find(s->folders, path) != NULL &&
+	    !folders_find(s->folders, path)->placeholder) {
+		sess_done(s, "NO [ALREADYEXISTS] Mailbox already exists");
+		free(path);
+		return;
+	}
+	new_cmd(s, "CREATE", path, NULL);
+	free(path);
+}
+
+static int
+record_follow(struct imap_session *s, const struct ufolder *f,
+    const char *to)
+{
+	if (!f->part[BACKEND_LEGACY].present)
+		return 0;
+	if (s->store == NULL ||
+	    state_folder_follow(s->store, f->part[BACKEND_LEGACY].name, to) ==
+	    -1)
+		return -1;
+	log_sess(LOG_INFO, s->sid, "event=legacy-folder-%s user=%s "
+	    "legacy=\"%s\"%s%s%s", to ? "follows" : "hidden", s->user,
+	    f->part[BACKEND_LEGACY].name, to ? " unified=\"" : "",
+	    to ? to : "", to ? "\"" : "");
+	return 0;
+}
+
+void
+cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	const struct ufolder	*f;
+	char			*path;
+
+	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
+		sess_done(s, "BAD Invalid mailbox name");
+		return;
+	}
+	if ((f = folders_find(s->folders, path)) == NULL || f->placeholder) {
+		sess_done(s, "NO [NONEXISTENT] No such mailbox");
+	} else if (f->role == ROLE_INBOX) {
+		sess_done(s, "NO [CANNOT] INBOX cannot be deleted");
+	} else if (record_follow(s, f, NULL) == -1 || (s->store != NULL &&
+	    state_folder_drop(s->store, f->path) == -1)) {
+		sess_done(s, "NO [SERVERBUG] Cannot record the change");
+	} else {
+		if (s->u != NULL)
+			mbox_renamed(s->u, f->path, NULL);
+		if (f->part[BACKEND_NEW].present)
+			new_cmd(s, "DELETE", f->part[BACKEND_NEW].name, NULL);
+		else
+			discover(s, change_discovered);
+	}
+	free(path);
+}
+
+void
+cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	const struct ufolder	*f;
+	char			*from, *to = NULL;
+
+	if (nargs != 2 || (from = sess_mailbox_arg(&args[0])) == NULL ||
+	    (to = sess_mailbox_arg(&args[1])) == NULL) {
+		if (nargs == 2)
+			free(from);
+		sess_done(s, "BAD Invalid mailbox name");
+		return;
+	}
+	if ((f = folders_find(s->folders, from)) == NULL || f->placeholder)
+		sess_done(s, "NO [NONEXISTENT] No such mailbox");
+	else if (f->role == ROLE_INBOX)
+		sess_done(s, "NO [CANNOT] Renaming INBOX is not supported");
+	else if (folders_find(s->folders, to) != NULL)
+		sess_done(s, "NO [ALREADYEXISTS] Mailbox already exists");
+	else if (record_follow(s, f, to) == -1 || (s->store != NULL &&
+	    state_folder_rename(s->store, f->path, to) == -1))
+		sess_done(s, "NO [SERVERBUG] Cannot record the change");
+	else {
+		/* The view's rows moved with it: same vuids, same
+		 * UIDVALIDITY. */
+		if (s->u != NULL)
+			mbox_renamed(s->u, f->path, to);
+		if (f->part[BACKEND_NEW].present)
+			new_cmd(s, "RENAME", f->part[BACKEND_NEW].name, to);
+		else
+			discover(s, change_discovered);
+	}
+	free(from);
+	free(to);
+}
+
+static void
+subscription(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs, const char *verb)
+{
+	const struct ufolder	*f;
+	char			*path, *name;
+
+	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
+		sess_done(s, "BAD Invalid mailbox name");
+		return;
+	}
+	/* Subscriptions live on the new server, under its names. */
+	f = folders_find(s->folders, path);
+	name = f != NULL && f->part[BACKEND_NEW].present ?
+	    strdup(f->part[BACKEND_NEW].name) : strdup(path);
+	if (name != NULL)
+		new_cmd(s, verb, name, NULL);
+	else
+		sess_done(s, "NO Out of memory");
+	free(name);
+	free(path);
+}
+
+void
+cmd_subscribe(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	subscription(s, args, nargs, "SUBSCRIBE");
+}
+
+void
+cmd_unsubscribe(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	subscription(s, args, nargs, "UNSUBSCRIBE");
+}

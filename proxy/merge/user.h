@@ -1,0 +1,67 @@
+/*
+ * Per-user context shared by all of a user's sessions (DESIGN §1): the
+ * state store and the open merged mailboxes, so that two clients of one
+ * user see the same UIDs and hear of each other's changes.
+ */
+#ifndef PROXY_USER_H
+#define PROXY_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/merge/offline.h"
+
+struct server;
+struct state;
+struct mbox;
+
+struct event;
+struct bfolder;
+
+/* A side's folder list as last seen, for a login while that side is down. */
+struct user_list {
+	struct bfolder	*f;
+	size_t		 n;
+	char		*prefix;
+	bool		 known;
+};
+
+struct user {
+	struct user	*next, **prevp;		/* srv->users */
+	struct server	*srv;
+	char		*name;
+	int		 refs;
+	struct state	*store;
+	struct mbox	*mboxes;		/* open ones, mailbox.c */
+	struct event	*linger;		/* armed while refs == 0 */
+	struct user_list lists[2];		/* cmd_folders.c */
+	/* offline_memo() of the password last hashed into the store */
+	unsigned char	 memo[OFFLINE_MEMO_LEN];
+	unsigned char	 memo_pending[OFFLINE_MEMO_LEN];
+	bool		 memo_set;
+	bool		 hashing;		/* a hash being made */
+};
+
+/*
+ * A user's context outlives their last session by USER_LINGER_S: mail
+ * clients reconnect all the time, and a 100,000-message view is cheaper
+ * to keep for a while than to read back from SQLite.
+ */
+#define USER_LINGER_S	300
+
+/* The user's context, opened on first use; NULL with err on failure. */
+struct user	*user_get(struct server *, const char *name, char *err,
+		    size_t errlen);
+/* The context only if the user has a state file already (offline
+ * login: a user never seen has no hash, and gets no file). */
+struct user	*user_get_existing(struct server *, const char *name,
+		    char *err, size_t errlen);
+void		 user_list_clear(struct user_list *);
+/* A deep copy into dst (cleared first); -1 out of memory, dst empty. */
+int		 user_list_copy(struct user_list *, const struct user_list *);
+/* Drops a reference; the context goes USER_LINGER_S after the last. */
+void		 user_put(struct user **);
+/* Frees every context now (shutdown). */
+void		 users_free_all(struct server *);
+
+#endif
