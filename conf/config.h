@@ -43,7 +43,8 @@ enum tls_mode {
 
 enum listen_proto {
 	LISTEN_IMAP,
-	LISTEN_SUBMISSION
+	LISTEN_SUBMISSION,
+	LISTEN_PROTO_COUNT
 };
 
 struct listen_conf {

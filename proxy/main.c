@@ -1,9 +1,13 @@
 /*
  * imapmerge(8): the command line.  It loads the configuration, shows
  * every error in it at once (-n stops there), and hands a good one to the
- * daemon; `imapmerge report` goes to report.c instead.  Until the
- * configuration says otherwise, logs go to stderr, where an operator
- * starting the daemon by hand sees them.
+ * daemon together with the parts the daemon knows only by their hooks:
+ * the IMAP and submission protocols, and what their sessions share (TLS
+ * contexts, the token cache, the users).  `imapmerge report` goes to
+ * report.c instead.  Until the configuration says otherwise, logs go to
+ * stderr, where an operator starting the daemon by hand sees them.
+ *
+ * The one file that sees every layer (docs/architecture.md).
  */
 
 #include <stdio.h>
@@ -15,13 +19,53 @@
 #include "conf/config.h"
 #include "proxy/core/daemon.h"
 #include "proxy/core/log.h"
+#include "proxy/core/server.h"
+#include "proxy/net/tls.h"
+#include "proxy/net/token.h"
+#include "proxy/merge/user.h"
+#include "proxy/imap/session.h"
+#include "proxy/smtp/smtp_session.h"
 #include "proxy/tools/report.h"
 
 #ifndef IMAPMERGE_VERSION
 #define IMAPMERGE_VERSION	"0.1"
 #endif
 
+#define TOKEN_TIMEOUT_MS	20000
+
 static void	usage(void) __attribute__((noreturn));
+
+static int
+serve_setup(struct server *srv)
+{
+	const struct backend_conf *nb = &srv->conf->backend[BACKEND_NEW];
+
+	if (tls_contexts_new(srv) == -1)
+		return -1;
+	if (nb->auth == BACKEND_AUTH_XOAUTH2 &&
+	    (srv->tokens = token_cache_new(srv->base, nb->token_command,
+	    TOKEN_TIMEOUT_MS)) == NULL)
+		fatalx("out of memory");
+	return 0;
+}
+
+static void
+serve_teardown(struct server *srv)
+{
+	users_shutdown(srv);
+	token_cache_free(&srv->tokens);
+	tls_contexts_free(srv);
+}
+
+static const struct daemon_parts serve_parts = {
+	.services = {
+		[LISTEN_IMAP] = &imap_service,
+		[LISTEN_SUBMISSION] = &smtp_service,
+	},
+	.setup = serve_setup,
+	.metrics = users_metrics,
+	.teardown = serve_teardown,
+};
 
 static void
 usage(void)
@@ -104,5 +148,5 @@ main(int argc, char *argv[])
 	}
 	log_init(foreground || !conf->log_syslog,
 	    log_level_plus(conf->log_level, verbose), "imapmerge");
-	return daemon_main(conf, foreground);
+	return daemon_main(conf, foreground, &serve_parts);
 }

@@ -1,8 +1,9 @@
 /*
  * The daemon proper: builds the process-wide struct server from a loaded
- * configuration (event loop, resolver, TLS contexts, token cache), binds
- * the listeners while still privileged, drops to the configured user and
- * runs the loop.
+ * configuration (event loop, resolver, client auth, per-address limits,
+ * then what main.c's parts set up: TLS contexts, token cache), binds the
+ * listeners while still privileged, drops to the configured user and runs
+ * the loop.  It knows the protocols only as services (struct service).
  *
  * SIGHUP reads the configuration file again: new sessions take the new
  * one, open sessions keep theirs (each holds a reference), and what only a
@@ -34,17 +35,11 @@
 #include "proxy/core/abuse.h"
 #include "proxy/core/auth.h"
 #include "proxy/core/daemon.h"
+#include "proxy/core/listen.h"
 #include "proxy/core/log.h"
 #include "proxy/core/notify.h"
-#include "proxy/merge/offline.h"
 #include "proxy/core/server.h"
-#include "proxy/smtp/smtp_session.h"
 #include "proxy/core/status.h"
-#include "proxy/merge/user.h"
-#include "proxy/net/tls.h"
-#include "proxy/net/token.h"
-
-#define TOKEN_TIMEOUT_MS	20000
 
 static struct event	*drain_timer;
 
@@ -200,22 +195,13 @@ daemon_reload(struct server *srv)
 	notify_send("READY=1");
 }
 
-static unsigned long
-sessions_total(const struct server *srv)
-{
-	unsigned long	 imap, up[BACKEND_COUNT], down[BACKEND_COUNT];
-
-	imap_sessions_count(srv, &imap, up, down);
-	return imap + smtp_sessions_count(srv);
-}
-
 static void
 daemon_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
 
 	log_warnx("shutdown-timeout: closing %lu sessions still running",
-	    sessions_total(srv));
+	    server_sessions(srv));
 	event_base_loopexit(srv->base, NULL);
 }
 
@@ -224,15 +210,17 @@ daemon_drain(struct server *srv)
 {
 	struct timeval	 tv;
 	unsigned int	 ms = srv->conf->shutdown_timeout_ms;
+	int		 i;
 
 	srv->draining = 1;
 	notify_send("STOPPING=1");
 	listen_stop(srv);
 	log_info("shutting down: %lu sessions open, waiting up to %u.%03us "
-	    "for running commands", sessions_total(srv), ms / 1000,
+	    "for running commands", server_sessions(srv), ms / 1000,
 	    ms % 1000);
-	imap_sessions_drain(srv);
-	smtp_sessions_drain(srv);
+	for (i = 0; i < LISTEN_PROTO_COUNT; i++)
+		if (srv->parts->services[i] != NULL)
+			srv->parts->services[i]->drain(srv);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	if ((drain_timer = evtimer_new(srv->base, daemon_drain_timeout,
@@ -258,40 +246,6 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("signal %d: shutting down", (int)sig);
 	daemon_drain(srv);
-}
-
-static int
-daemon_tls(struct server *srv)
-{
-	const struct config	*conf = srv->conf;
-	char			 err[256];
-	int			 side;
-
-	if (conf->nlisten > 0) {
-		srv->tls = tls_server_ctx(conf->tls_certificate, conf->tls_key,
-		    err, sizeof(err));
-		if (srv->tls == NULL) {
-			log_warnx("tls-certificate %s: %s",
-			    conf->tls_certificate, err);
-			return -1;
-		}
-		if (tls_server_self_signed(srv->tls))
-			log_warnx("tls-certificate %s is self-signed: clients "
-			    "will warn; replace it before users connect",
-			    conf->tls_certificate);
-	}
-	for (side = 0; side < BACKEND_COUNT; side++) {
-		const struct backend_conf *be = &conf->backend[side];
-
-		srv->backend_tls[side] = tls_client_ctx(be->ca_file, err,
-		    sizeof(err));
-		if (srv->backend_tls[side] == NULL) {
-			log_warnx("%s: ca-file %s: %s", config_side_name(side),
-			    be->ca_file ? be->ca_file : "(system)", err);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* The state directory must exist and belong to the user we run as. */
@@ -394,8 +348,6 @@ daemon_base(void)
 static int
 daemon_setup(struct server *srv)
 {
-	const struct backend_conf *nb = &srv->conf->backend[BACKEND_NEW];
-
 	daemon_fd_limit();
 	if ((srv->base = daemon_base()) == NULL)
 		fatalx("event_base_new failed");
@@ -410,12 +362,8 @@ daemon_setup(struct server *srv)
 	}
 	if ((srv->abuse = abuse_new()) == NULL)
 		fatalx("out of memory");
-	if (daemon_tls(srv) == -1)
+	if (srv->parts->setup != NULL && srv->parts->setup(srv) == -1)
 		return -1;
-	if (nb->auth == BACKEND_AUTH_XOAUTH2 &&
-	    (srv->tokens = token_cache_new(srv->base, nb->token_command,
-	    TOKEN_TIMEOUT_MS)) == NULL)
-		fatalx("out of memory");
 	if (listen_start(srv) == -1)
 		return -1;
 	return status_start(srv);
@@ -424,24 +372,19 @@ daemon_setup(struct server *srv)
 static void
 daemon_teardown(struct server *srv)
 {
-	int	 side;
+	int	 i;
 
 	listen_stop(srv);
 	status_stop(srv);
 	if (drain_timer != NULL)
 		event_free(drain_timer);
 	drain_timer = NULL;
-	imap_sessions_free_all(srv);
-	smtp_sessions_free_all(srv);
-	offline_shutdown();		/* its callbacks hold user refs */
-	users_free_all(srv);
+	for (i = 0; i < LISTEN_PROTO_COUNT; i++)
+		if (srv->parts->services[i] != NULL)
+			srv->parts->services[i]->free_all(srv);
+	if (srv->parts->teardown != NULL)
+		srv->parts->teardown(srv);
 	abuse_free(&srv->abuse);
-	token_cache_free(&srv->tokens);
-	for (side = 0; side < BACKEND_COUNT; side++)
-		if (srv->backend_tls[side] != NULL)
-			SSL_CTX_free(srv->backend_tls[side]);
-	if (srv->tls != NULL)
-		SSL_CTX_free(srv->tls);
 	if (srv->dns != NULL)
 		evdns_base_free(srv->dns, 0);
 	if (srv->base != NULL)
@@ -450,7 +393,8 @@ daemon_teardown(struct server *srv)
 }
 
 int
-daemon_main(struct config *conf, int foreground)
+daemon_main(struct config *conf, int foreground,
+    const struct daemon_parts *parts)
 {
 	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	struct server		 srv;
@@ -460,6 +404,7 @@ daemon_main(struct config *conf, int foreground)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.conf = conf;
+	srv.parts = parts;
 	srv.started = time(NULL);
 	/* Logging was set up by main(), with -v's steps on the level. */
 	signal(SIGPIPE, SIG_IGN);

@@ -2,7 +2,8 @@
  * Listening sockets.  Each `listen` statement becomes one socket per address
  * ("*" becomes 0.0.0.0 and [::], the latter with IPV6_V6ONLY so the two do
  * not fight over the port).  Accepted connections go to the protocol's
- * session constructor; TLS (implicit or STARTTLS) is the session's business.
+ * service (main.c names them); TLS (implicit or STARTTLS) is the session's
+ * business.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -16,10 +17,9 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "proxy/core/listen.h"
 #include "proxy/core/log.h"
 #include "proxy/core/server.h"
-#include "proxy/imap/session.h"
-#include "proxy/smtp/smtp_session.h"
 
 struct listener {
 	struct server		*srv;
@@ -28,23 +28,25 @@ struct listener {
 	struct listener		*next;
 };
 
+static const struct service *
+listen_service(const struct server *srv, const struct listen_conf *lc)
+{
+	if (srv->parts == NULL || lc->proto >= LISTEN_PROTO_COUNT)
+		return NULL;
+	return srv->parts->services[lc->proto];
+}
+
 static void
 listen_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct listener	*l = arg;
+	struct listener		*l = arg;
+	const struct service	*svc = listen_service(l->srv, l->conf);
 
-	switch (l->conf->proto) {
-	case LISTEN_IMAP:
-		imap_session_new(l->srv, l->conf, fd, sa, salen);
-		break;
-	case LISTEN_SUBMISSION:
-		smtp_session_new(l->srv, l->conf, fd, sa, salen);
-		break;
-	default:
+	if (svc != NULL)
+		svc->accept(l->srv, l->conf, fd, sa, salen);
+	else
 		evutil_closesocket(fd);
-		break;
-	}
 }
 
 static void
@@ -101,9 +103,15 @@ listen_one(struct server *srv, const struct listen_conf *lc,
 static int
 listen_conf_start(struct server *srv, const struct listen_conf *lc)
 {
-	struct addrinfo	 hints, *res, *ai;
-	char		 port[8];
-	int		 rc;
+	const struct service	*svc = listen_service(srv, lc);
+	struct addrinfo		 hints, *res, *ai;
+	char			 port[8];
+	int			 rc;
+
+	if (svc == NULL) {
+		log_warnx("listen %s: no such protocol here", lc->text);
+		return -1;
+	}
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -121,8 +129,7 @@ listen_conf_start(struct server *srv, const struct listen_conf *lc)
 			return -1;
 		}
 	freeaddrinfo(res);
-	log_info("listening on %s (%s, %s)", lc->text,
-	    lc->proto == LISTEN_IMAP ? "imap" : "submission",
+	log_info("listening on %s (%s, %s)", lc->text, svc->name,
 	    lc->tls == TLSMODE_TLS ? "tls" : "starttls");
 	return 0;
 }

@@ -15,14 +15,50 @@
 #include "conf/config.h"
 
 struct event_base;
+struct evbuffer;
 struct evdns_base;
 struct imap_session;
 struct listener;
 struct abuse;
+struct server;
+struct sockaddr;
 struct token_cache;
 struct user;
 struct smtp_session;
 struct status;
+
+/*
+ * A client protocol as the daemon sees it (IMAP, submission): what to do
+ * with an accepted connection, at SIGTERM and at exit, and how many
+ * sessions it has open.  Each protocol layer defines one; main.c hands
+ * them to the daemon (struct daemon_parts), which knows nothing else of
+ * them.
+ */
+struct service {
+	const char	*name;		/* "imap": logs, the metrics' label */
+	/* Takes ownership of fd. */
+	void		(*accept)(struct server *, const struct listen_conf *,
+			    int fd, const struct sockaddr *, int salen);
+	/* SIGTERM: idle sessions go now, busy ones after their answer. */
+	void		(*drain)(struct server *);
+	/* Closes every session at once (exit). */
+	void		(*free_all)(struct server *);
+	unsigned long	(*count)(const struct server *);
+	/* Its own metrics (status endpoint), or NULL. */
+	void		(*metrics)(struct server *, struct evbuffer *);
+};
+
+/* What lies above the core: the protocols, and what their sessions share. */
+struct daemon_parts {
+	const struct service	*services[LISTEN_PROTO_COUNT];
+	/* Before the listeners: what the sessions need (TLS contexts, the
+	 * token cache); -1 after logging why.  Or NULL. */
+	int			(*setup)(struct server *);
+	/* Metrics of what the sessions share (users), or NULL. */
+	void			(*metrics)(struct server *, struct evbuffer *);
+	/* After the last session: frees what they shared. */
+	void			(*teardown)(struct server *);
+};
 
 /* Counted where the events happen, read by the status endpoint. */
 struct server_stats {
@@ -46,10 +82,24 @@ struct server {
 	unsigned long		 next_session_id;
 	struct abuse		*abuse;			/* per-IP limits */
 	struct status		*status;		/* status-listen */
+	const struct daemon_parts *parts;		/* main.c's */
 	time_t			 started;
 	struct server_stats	 stats;
 	int			 draining;		/* SIGTERM came */
 };
+
+/* Sessions open, of every protocol. */
+static inline unsigned long
+server_sessions(const struct server *srv)
+{
+	unsigned long	 n = 0;
+	int		 i;
+
+	for (i = 0; srv->parts != NULL && i < LISTEN_PROTO_COUNT; i++)
+		if (srv->parts->services[i] != NULL)
+			n += srv->parts->services[i]->count(srv);
+	return n;
+}
 
 /*
  * A session is gone: while draining, the last one ends the loop.  Inline
@@ -58,25 +108,8 @@ struct server {
 static inline void
 server_session_gone(struct server *srv)
 {
-	if (srv->draining && srv->sessions == NULL &&
-	    srv->smtp_sessions == NULL && srv->base != NULL)
+	if (srv->draining && srv->base != NULL && server_sessions(srv) == 0)
 		event_base_loopexit(srv->base, NULL);
 }
-
-/* Binds every configured listener; -1 after logging why. */
-int		 listen_start(struct server *);
-void		 listen_stop(struct server *);
-
-/* Closes every client session at once (shutdown). */
-void		 imap_sessions_free_all(struct server *);
-/*
- * Shutdown, gently (srv->draining set): idle sessions get "* BYE" now,
- * one running a command gets it after that command's answer.
- */
-void		 imap_sessions_drain(struct server *);
-/* Sessions, and logged-in ones with each server up or down (metrics). */
-void		 imap_sessions_count(const struct server *, unsigned long *,
-		    unsigned long up[BACKEND_COUNT],
-		    unsigned long down[BACKEND_COUNT]);
 
 #endif

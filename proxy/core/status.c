@@ -20,9 +20,7 @@
 
 #include "proxy/core/log.h"
 #include "proxy/core/server.h"
-#include "proxy/smtp/smtp_session.h"
 #include "proxy/core/status.h"
-#include "proxy/merge/user.h"
 
 #ifndef IMAPMERGE_VERSION
 #define IMAPMERGE_VERSION	"0.1"
@@ -37,8 +35,8 @@ struct status {
 	struct evhttp		*http;
 };
 
-static void
-metric_head(struct evbuffer *out, const char *name, const char *type,
+void
+status_metric_head(struct evbuffer *out, const char *name, const char *type,
     const char *help)
 {
 	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
@@ -52,42 +50,15 @@ backend_counter(struct evbuffer *out, const char *name, const char *help,
 {
 	int	 side;
 
-	metric_head(out, name, "counter", help);
+	status_metric_head(out, name, "counter", help);
 	for (side = 0; side < BACKEND_COUNT; side++)
 		evbuffer_add_printf(out, "%s{backend=\"%s\"} %llu\n", name,
 		    config_side_name(side), (unsigned long long)value[side]);
 }
 
-static unsigned long
-status_users(const struct server *srv)
-{
-	const struct user	*u;
-	unsigned long		 n = 0;
-
-	for (u = srv->users; u != NULL; u = u->next)
-		if (u->refs > 0)
-			n++;
-	return n;
-}
-
 static void
-status_backends(struct server *srv, struct evbuffer *out,
-    const unsigned long up[BACKEND_COUNT],
-    const unsigned long down[BACKEND_COUNT])
+status_backends(struct server *srv, struct evbuffer *out)
 {
-	int	 side;
-
-	metric_head(out, "imapmerge_backend_connections", "gauge",
-	    "Logged-in IMAP sessions whose connection to the server is ready "
-	    "(up) or that run without it (down).");
-	for (side = 0; side < BACKEND_COUNT; side++) {
-		evbuffer_add_printf(out, "imapmerge_backend_connections"
-		    "{backend=\"%s\",state=\"up\"} %lu\n",
-		    config_side_name(side), up[side]);
-		evbuffer_add_printf(out, "imapmerge_backend_connections"
-		    "{backend=\"%s\",state=\"down\"} %lu\n",
-		    config_side_name(side), down[side]);
-	}
 	backend_counter(out, "imapmerge_backend_throttled_total",
 	    "Throttling answers seen from the server.", srv->stats.throttled);
 	backend_counter(out, "imapmerge_backend_failures_total",
@@ -95,34 +66,46 @@ status_backends(struct server *srv, struct evbuffer *out,
 	    srv->stats.failures);
 }
 
+/* Each protocol's session count, then each one's own metrics. */
+static void
+status_services(struct server *srv, struct evbuffer *out)
+{
+	const struct service	*svc;
+	int			 i;
+
+	status_metric_head(out, "imapmerge_sessions", "gauge",
+	    "Client sessions open.");
+	for (i = 0; i < LISTEN_PROTO_COUNT; i++)
+		if ((svc = srv->parts->services[i]) != NULL)
+			evbuffer_add_printf(out, "imapmerge_sessions"
+			    "{protocol=\"%s\"} %lu\n", svc->name,
+			    svc->count(srv));
+	for (i = 0; i < LISTEN_PROTO_COUNT; i++)
+		if ((svc = srv->parts->services[i]) != NULL &&
+		    svc->metrics != NULL)
+			svc->metrics(srv, out);
+	if (srv->parts->metrics != NULL)
+		srv->parts->metrics(srv, out);
+}
+
 void
 status_metrics(struct server *srv, struct evbuffer *out)
 {
-	unsigned long	 imap, up[BACKEND_COUNT], down[BACKEND_COUNT];
 	time_t		 now = time(NULL);
 
-	imap_sessions_count(srv, &imap, up, down);
-	metric_head(out, "imapmerge_sessions", "gauge",
-	    "Client sessions open.");
-	evbuffer_add_printf(out, "imapmerge_sessions{protocol=\"imap\"} %lu\n",
-	    imap);
-	evbuffer_add_printf(out, "imapmerge_sessions{protocol=\"submission\"} "
-	    "%lu\n", smtp_sessions_count(srv));
-	metric_head(out, "imapmerge_users", "gauge",
-	    "Users with at least one session.");
-	evbuffer_add_printf(out, "imapmerge_users %lu\n", status_users(srv));
-	status_backends(srv, out, up, down);
-	metric_head(out, "imapmerge_logins_total", "counter",
+	status_services(srv, out);
+	status_backends(srv, out);
+	status_metric_head(out, "imapmerge_logins_total", "counter",
 	    "Client logins (IMAP and submission) by result.");
 	evbuffer_add_printf(out, "imapmerge_logins_total{result=\"ok\"} %llu\n",
 	    (unsigned long long)srv->stats.logins_ok);
 	evbuffer_add_printf(out, "imapmerge_logins_total{result=\"failed\"} "
 	    "%llu\n", (unsigned long long)srv->stats.logins_failed);
-	metric_head(out, "imapmerge_uptime_seconds", "gauge",
+	status_metric_head(out, "imapmerge_uptime_seconds", "gauge",
 	    "Seconds since the daemon started.");
 	evbuffer_add_printf(out, "imapmerge_uptime_seconds %lld\n",
 	    (long long)(now - srv->started));
-	metric_head(out, "imapmerge_build_info", "gauge",
+	status_metric_head(out, "imapmerge_build_info", "gauge",
 	    "Always 1; the version is in the label.");
 	evbuffer_add_printf(out, "imapmerge_build_info{version=\"%s\"} 1\n",
 	    IMAPMERGE_VERSION);

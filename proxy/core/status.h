@@ -1,9 +1,10 @@
 /*
  * The status endpoint (status-listen): Prometheus metrics over HTTP, read
- * from struct server's counters and session lists at each scrape.
+ * from struct server's counters and, through the daemon's parts, from the
+ * protocols' sessions and the users at each scrape.
  */
-#ifndef PROXY_STATUS_H
-#define PROXY_STATUS_H
+#ifndef PROXY_CORE_STATUS_H
+#define PROXY_CORE_STATUS_H
 
 struct server;
 struct evbuffer;
@@ -13,5 +14,8 @@ int	status_start(struct server *);
 void	status_stop(struct server *);
 /* The metrics page, in the Prometheus text format 0.0.4. */
 void	status_metrics(struct server *, struct evbuffer *);
+/* "# HELP" and "# TYPE" of a metric, for the parts that add their own. */
+void	status_metric_head(struct evbuffer *, const char *name,
+	    const char *type, const char *help);
 
 #endif

@@ -38,15 +38,15 @@
 #include "protocol/imap_write.h"
 #include "protocol/msgkey.h"
 #include "protocol/mutf7.h"
+#include "proxy/core/log.h"
+#include "proxy/core/server.h"
 #include "proxy/net/backend.h"
 #include "proxy/merge/folders.h"
-#include "proxy/core/log.h"
 #include "proxy/merge/mailbox.h"
 #include "proxy/merge/mailbox_impl.h"
-#include "proxy/core/server.h"
-#include "proxy/imap/session_impl.h"
 #include "proxy/merge/state.h"
 #include "proxy/merge/view.h"
+#include "proxy/imap/session_impl.h"
 
 #define HDR_MAX			(64 * 1024)	/* key fields beyond: no key */
 #define HOLD_MAX		BACKEND_UPLOAD_HIGH
@@ -105,7 +105,7 @@ sess_append_free(struct imap_session *s)
 		return;
 	s->append = NULL;
 	if (q->mode == AP_UPLOAD && !q->upload_done)
-		backend_upload_abort(s->be[BACKEND_NEW]);
+		backend_upload_abort(s->mc.be[BACKEND_NEW]);
 	if (q->timer != NULL)
 		event_free(q->timer);
 	if (q->spool != -1)
@@ -148,7 +148,7 @@ ap_refuse(struct append_req *q, const char *fmt, ...)
 		va_end(ap);
 	}
 	if (q->mode == AP_UPLOAD && !q->upload_done && !q->literal_done)
-		backend_upload_abort(q->s->be[BACKEND_NEW]);
+		backend_upload_abort(q->s->mc.be[BACKEND_NEW]);
 	q->mode = AP_DISCARD;
 	if (q->hold != NULL)
 		evbuffer_drain(q->hold, evbuffer_get_length(q->hold));
@@ -239,10 +239,11 @@ ap_target(struct append_req *q)
 	struct imap_session	*s = q->s;
 	const struct config	*conf = s->conf;
 	const struct ufolder	*f;
-	const struct backend	*b = s->be[BACKEND_NEW];
+	const struct backend	*b = s->mc.be[BACKEND_NEW];
 	const char		*name, *err;
 
-	if ((f = folders_find(s->folders, q->path)) == NULL || f->placeholder)
+	if ((f = folders_find(s->mc.folders, q->path)) == NULL ||
+	    f->placeholder)
 		return "NO [TRYCREATE] No such mailbox";
 	if (b == NULL || !backend_ready(b))
 		return "NO [UNAVAILABLE] The new server is not available";
@@ -305,7 +306,7 @@ ap_room(const struct append_req *q)
 
 	switch (q->mode) {
 	case AP_UPLOAD:
-		held = backend_upload_queued(q->s->be[BACKEND_NEW]) +
+		held = backend_upload_queued(q->s->mc.be[BACKEND_NEW]) +
 		    evbuffer_get_length(q->hold);
 		return held >= BACKEND_UPLOAD_HIGH ? 0 :
 		    BACKEND_UPLOAD_HIGH - held;
@@ -352,7 +353,7 @@ ap_header(struct append_req *q, struct evbuffer *src, size_t n)
 static void
 ap_feed(struct append_req *q, struct evbuffer *src, size_t n)
 {
-	struct backend	*b = q->s->be[BACKEND_NEW];
+	struct backend	*b = q->s->mc.be[BACKEND_NEW];
 
 	if (q->mode != AP_DISCARD && !q->hdr_done)
 		ap_header(q, src, n);
@@ -484,7 +485,7 @@ static void
 ap_upload(struct append_req *q)
 {
 	struct imap_session *s = q->s;
-	struct backend	*b = s->be[BACKEND_NEW];
+	struct backend	*b = s->mc.be[BACKEND_NEW];
 	char		*cmd;
 
 	if (q->create) {
@@ -521,7 +522,7 @@ ap_upload(struct append_req *q)
 static void
 ap_spool_pump(struct append_req *q)
 {
-	struct backend	*b = q->s->be[BACKEND_NEW];
+	struct backend	*b = q->s->mc.be[BACKEND_NEW];
 	int		 n;
 
 	while (q->spool_sent < q->size &&
@@ -601,11 +602,8 @@ ap_find_key(const struct append_req *q, const struct view *v)
 static void
 ap_ok(struct append_req *q, uint32_t uidvalidity, uint32_t vuid)
 {
-	struct imap_session	*s = q->s;
-	char			 text[128];
+	char	 text[128];
 
-	if (s->sel != NULL && strcmp(s->sel->path, q->path) == 0)
-		mbox_notify(s, false);
 	if (vuid != 0)
 		snprintf(text, sizeof(text), "OK [APPENDUID %u %u] APPEND "
 		    "completed", uidvalidity, vuid);
@@ -624,8 +622,9 @@ ap_refreshed(struct imap_session *s, int ok)
 
 /* After a sync of the folder: the message's vuid, by UID or by key. */
 static void
-ap_synced(struct imap_session *s, bool ok, struct view *v, const char *why)
+ap_synced(struct mbox_client *c, bool ok, struct view *v, const char *why)
 {
+	struct imap_session	*s = c->arg;
 	struct append_req	*q = s->append;
 	const struct vmsg	*m;
 	uint32_t		 vuid = 0;
@@ -647,11 +646,11 @@ ap_lookup(struct imap_session *s, int ok)
 	struct append_req	*q = s->append;
 	const struct ufolder	*f;
 
-	if ((f = folders_find(s->folders, q->path)) == NULL) {
+	if ((f = folders_find(s->mc.folders, q->path)) == NULL) {
 		ap_ok(q, 0, 0);
 		return;
 	}
-	mbox_status(s, f, ap_synced);
+	mbox_status(&s->mc, f, ap_synced);
 }
 
 static void	 ap_absorb_try(struct append_req *);
@@ -668,9 +667,10 @@ ap_absorb_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-ap_absorb_synced(struct imap_session *s, bool ok, struct view *v,
+ap_absorb_synced(struct mbox_client *c, bool ok, struct view *v,
     const char *why)
 {
+	struct imap_session	*s = c->arg;
 	struct append_req	*q = s->append;
 	struct timeval		 tv = { 0, ABSORB_POLL_MS * 1000 };
 	uint32_t		 vuid;
@@ -700,12 +700,12 @@ ap_absorb_try(struct append_req *q)
 	struct imap_session	*s = q->s;
 	const struct ufolder	*f;
 
-	if ((f = folders_find(s->folders, q->path)) == NULL ||
+	if ((f = folders_find(s->mc.folders, q->path)) == NULL ||
 	    !f->part[BACKEND_NEW].present) {
 		ap_upload(q);
 		return;
 	}
-	mbox_status(s, f, ap_absorb_synced);
+	mbox_status(&s->mc, f, ap_absorb_synced);
 }
 
 /* Both the command and the upload (or spool) are complete. */
@@ -736,8 +736,8 @@ ap_finish(struct append_req *q)
 		b.keyh = msgkey_hash64(key);
 		b.akeyh = akey != NULL ? msgkey_hash64(akey) : 0;
 	}
-	if (q->uid != 0 && q->hdr_done && mbox_record(s, q->path, BACKEND_NEW,
-	    q->uidvalidity, &b, 1, &vuid, &uv) == 0) {
+	if (q->uid != 0 && q->hdr_done && mbox_record(&s->mc, q->path,
+	    BACKEND_NEW, q->uidvalidity, &b, 1, &vuid, &uv) == 0) {
 		log_sess(LOG_INFO, s->sid, "event=append user=%s folder=\"%s\" "
 		    "size=%llu vuid=%u", s->user, q->path,
 		    (unsigned long long)q->size, vuid);

@@ -13,15 +13,15 @@
 #include <event2/event.h>
 
 #include "protocol/imap_parser.h"
-#include "proxy/core/auth.h"
-#include "proxy/net/backend.h"
 #include "proxy/core/abuse.h"
+#include "proxy/core/auth.h"
 #include "proxy/core/log.h"
-#include "proxy/merge/offline.h"
 #include "proxy/core/server.h"
-#include "proxy/imap/session_impl.h"
+#include "proxy/net/backend.h"
+#include "proxy/merge/offline.h"
 #include "proxy/merge/state.h"
 #include "proxy/merge/user.h"
+#include "proxy/imap/session_impl.h"
 
 #define LOGIN_MAX_USER	256
 #define LOGIN_MAX_PASS	1024
@@ -146,9 +146,9 @@ login_offline(struct imap_session *s)
 		login_unavailable(s);
 		return;
 	}
-	if (s->u == NULL && (s->u = user_get_existing(s->srv, s->user, err,
-	    sizeof(err))) != NULL)
-		s->store = s->u->store;
+	if (s->mc.u == NULL && (s->mc.u = user_get_existing(s->srv, s->user,
+	    err, sizeof(err))) != NULL)
+		s->store = s->mc.u->store;
 	stored = s->store != NULL ? state_meta_get(s->store, "offline-auth") :
 	    NULL;
 	if (stored == NULL) {
@@ -213,7 +213,7 @@ sess_login_reset(struct imap_session *s)
 	int	 side;
 
 	for (side = 0; side < BACKEND_COUNT; side++)
-		backend_free(&s->be[side]);
+		backend_free(&s->mc.be[side]);
 	free(s->login);
 	s->login = NULL;
 	offline_cancel(s->offline);
@@ -271,14 +271,15 @@ login_start(struct imap_session *s)
 	log_sess(LOG_INFO, s->sid, "event=login user=%s ip=%s", s->user,
 	    s->peer);
 	for (side = 0; side < BACKEND_COUNT; side++)
-		if ((s->be[side] = backend_new(s->srv, side, s->sid)) == NULL) {
+		if ((s->mc.be[side] = backend_new(s->srv, side, s->sid)) ==
+		    NULL) {
 			sess_close(s, "out of memory");
 			return;
 		}
 	for (side = 0; side < BACKEND_COUNT; side++) {
 		pass = s->conf->backend[side].auth ==
 		    BACKEND_AUTH_XOAUTH2 ? NULL : s->cred.password;
-		backend_open(s->be[side], s->user, pass, login_opened, s);
+		backend_open(s->mc.be[side], s->user, pass, login_opened, s);
 	}
 }
 

@@ -29,15 +29,15 @@
 #include "protocol/msgkey.h"
 #include "protocol/mutf7.h"
 #include "protocol/seqset.h"
+#include "proxy/core/log.h"
+#include "proxy/core/server.h"
 #include "proxy/net/backend.h"
 #include "proxy/merge/folders.h"
-#include "proxy/core/log.h"
 #include "proxy/merge/mailbox.h"
 #include "proxy/merge/mailbox_impl.h"
-#include "proxy/core/server.h"
-#include "proxy/imap/session_impl.h"
 #include "proxy/merge/state.h"
 #include "proxy/merge/view.h"
+#include "proxy/imap/session_impl.h"
 
 struct copy_item {
 	uint32_t	 vuid;		/* the source */
@@ -217,7 +217,7 @@ cp_server_done(struct backend *b, const struct backend_result *res,
 static void
 cp_server(struct copy_req *q)
 {
-	struct backend	*b = q->s->be[BACKEND_NEW];
+	struct backend	*b = q->s->mc.be[BACKEND_NEW];
 	struct evbuffer	*cmd;
 	uint32_t	*uids;
 	size_t		 i, n = 0;
@@ -305,7 +305,7 @@ cp_fetched(struct backend *b, const struct backend_result *res, void *arg)
 {
 	struct copy_req		*q = arg;
 	struct copy_item	*it = &q->it[q->next];
-	struct backend		*nb = q->s->be[BACKEND_NEW];
+	struct backend		*nb = q->s->mc.be[BACKEND_NEW];
 	struct msgkey		 k;
 	struct evbuffer_ptr	 p;
 	const char		*key, *akey;
@@ -344,7 +344,7 @@ cp_fetched(struct backend *b, const struct backend_result *res, void *arg)
 static void
 cp_next_legacy(struct copy_req *q)
 {
-	struct backend		*lb = q->s->be[BACKEND_LEGACY];
+	struct backend		*lb = q->s->mc.be[BACKEND_LEGACY];
 	char			 cmd[64];
 
 	while (q->next < q->n && q->it[q->next].side != BACKEND_LEGACY)
@@ -401,7 +401,6 @@ cp_answer(struct copy_req *q)
 	evbuffer_add(out, "", 1);
 	if (q->move && n > 0 && !q->failed)
 		sess_printf(s, "* OK %s\r\n", (char *)evbuffer_pullup(out, -1));
-	mbox_notify(s, true);
 	if (q->failed)
 		sess_done(s, "%s", q->why);
 	else if (q->move)
@@ -443,9 +442,10 @@ cp_after_folders(struct imap_session *s, int ok)
 }
 
 static void
-cp_after_sync(struct imap_session *s, bool ok, struct view *v,
+cp_after_sync(struct mbox_client *c, bool ok, struct view *v,
     const char *why)
 {
+	struct imap_session	*s = c->arg;
 	struct copy_req		*q = s->cmd_arg;
 	const struct vmsg	*m;
 	size_t			 i;
@@ -470,8 +470,8 @@ cp_cleanup(struct copy_req *q)
 		if (q->it[i].side == BACKEND_NEW && q->it[i].done)
 			uids[n++] = q->it[i].uid;
 	if (n > 0)
-		mbox_expunge_uids(q->s->be[BACKEND_NEW], uids, n, cp_after_cmd,
-		    q);
+		mbox_expunge_uids(q->s->mc.be[BACKEND_NEW], uids, n,
+		    cp_after_cmd, q);
 	free(uids);
 	return n > 0;
 }
@@ -498,9 +498,9 @@ cp_after(struct copy_req *q)
 	case 2:
 		q->stage = 3;
 		if (q->unknown > 0 &&
-		    (f = folders_find(s->folders, q->dst)) != NULL) {
+		    (f = folders_find(s->mc.folders, q->dst)) != NULL) {
 			/* The sync also settles the move's journal. */
-			mbox_status(s, f, cp_after_sync);
+			mbox_status(&s->mc, f, cp_after_sync);
 			return;
 		}
 		/* FALLTHROUGH */
@@ -515,7 +515,7 @@ cp_finish(struct copy_req *q)
 {
 	struct imap_session	*s = q->s;
 	struct state		*st = s->store;
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	struct bmsg		*b;
 	uint32_t		*vuids, uv = 0;
 	size_t			 i, j, n = 0;
@@ -552,8 +552,8 @@ cp_finish(struct copy_req *q)
 	qsort(b, n, sizeof(*b), mbox_bmsg_cmp);
 	if (state_begin(st) == -1)
 		rc = -1;
-	if (rc == 0 && n > 0 && mbox_record(s, q->dst, BACKEND_NEW, q->dst_uv,
-	    b, n, vuids, &uv) == -1) {
+	if (rc == 0 && n > 0 && mbox_record(&s->mc, q->dst, BACKEND_NEW,
+	    q->dst_uv, b, n, vuids, &uv) == -1) {
 		q->unknown += n;	/* a sync finds them */
 		n = 0;
 	}
@@ -590,7 +590,7 @@ cp_finish(struct copy_req *q)
 	free(b);
 	free(vuids);
 	if (q->move)
-		mbox_changed(s->sel->mb, s);
+		mbox_changed(s->mc.sel->mb, &s->mc);
 	log_sess(LOG_INFO, s->sid, "event=%s user=%s from=\"%s\" to=\"%s\" "
 	    "messages=%zu recorded=%zu unknown=%zu%s%s%s", q->move ? "move" :
 	    "copy", s->user, q->src, q->dst, q->n, n, q->unknown, q->failed ?
@@ -647,14 +647,14 @@ static int
 cp_items(struct copy_req *q, const char *set, const char **err)
 {
 	struct imap_session	*s = q->s;
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	const struct vmsg	*m;
 	uint32_t		*seqs;
 	size_t			 n, i;
 	char			*key, *akey;
 	const char		*kw;
 
-	if (!mbox_targets(s, set, q->uid, &seqs, &n, err)) {
+	if (!mbox_targets(&s->mc, set, q->uid, &seqs, &n, err)) {
 		*err = "BAD Invalid message set";
 		return -1;
 	}
@@ -666,7 +666,7 @@ cp_items(struct copy_req *q, const char *set, const char **err)
 	for (i = 0; i < n; i++) {
 		struct copy_item *it = &q->it[q->n];
 
-		if ((m = view_find(v, mbox_seq_vuid(s, seqs[i]))) == NULL)
+		if ((m = view_find(v, mbox_seq_vuid(&s->mc, seqs[i]))) == NULL)
 			continue;
 		it->vuid = m->vuid;
 		it->side = vmsg_serving(m);
@@ -679,7 +679,8 @@ cp_items(struct copy_req *q, const char *set, const char **err)
 		if (kw[0] != '\0' && (it->keywords = strdup(kw)) == NULL)
 			break;
 		if (it->side == BACKEND_NEW && state_vmsg_keys(s->store,
-		    s->sel->mb->fid, m->vuid, BACKEND_NEW, &key, &akey) == 0) {
+		    s->mc.sel->mb->fid, m->vuid, BACKEND_NEW, &key, &akey) ==
+		    0) {
 			it->key = key;
 			it->akey = akey;
 		}
@@ -700,19 +701,19 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	struct copy_req		*q;
 	const struct ufolder	*f;
 	const char		*set, *err = NULL, *name, *e;
-	struct backend		*b = s->be[BACKEND_NEW];
+	struct backend		*b = s->mc.be[BACKEND_NEW];
 
 	if (nargs != 2 || !imap_arg_get_atom(&args[0], &set)) {
 		sess_done(s, "BAD %s needs a message set and a mailbox",
 		    move ? "MOVE" : "COPY");
 		return;
 	}
-	if (move && mbox_readonly(s)) {
+	if (move && mbox_readonly(&s->mc)) {
 		sess_done(s, "NO [READ-ONLY] The folder is open read-only");
 		return;
 	}
 	if ((q = calloc(1, sizeof(*q))) == NULL ||
-	    (q->src = strdup(s->sel->path)) == NULL) {
+	    (q->src = strdup(s->mc.sel->path)) == NULL) {
 		free(q);
 		sess_done(s, "NO [SERVERBUG] Out of memory");
 		return;
@@ -722,7 +723,7 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	q->move = move;
 	if ((q->dst = sess_mailbox_arg(&args[1])) == NULL)
 		err = "BAD Invalid mailbox name";
-	else if ((f = folders_find(s->folders, q->dst)) == NULL ||
+	else if ((f = folders_find(s->mc.folders, q->dst)) == NULL ||
 	    f->placeholder)
 		err = "NO [TRYCREATE] No such mailbox";
 	else if (!folder_selectable(f) || (f->part[BACKEND_NEW].present &&
@@ -769,14 +770,14 @@ cmd_move(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 }
 
 void
-sess_uid_copy(struct imap_session *s, const struct imap_arg *args,
+cmd_uid_copy(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	copy_run(s, args, nargs, true, false);
 }
 
 void
-sess_uid_move(struct imap_session *s, const struct imap_arg *args,
+cmd_uid_move(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	copy_run(s, args, nargs, true, true);

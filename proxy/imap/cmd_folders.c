@@ -20,15 +20,15 @@
 #include "protocol/imap_parser.h"
 #include "protocol/imap_write.h"
 #include "protocol/mutf7.h"
+#include "proxy/core/log.h"
+#include "proxy/core/server.h"
 #include "proxy/net/backend.h"
 #include "proxy/merge/folders.h"
-#include "proxy/core/log.h"
 #include "proxy/merge/mailbox_impl.h"
 #include "proxy/merge/offline.h"
-#include "proxy/core/server.h"
-#include "proxy/imap/session_impl.h"
 #include "proxy/merge/state.h"
 #include "proxy/merge/user.h"
+#include "proxy/imap/session_impl.h"
 
 typedef void	 discover_cb(struct imap_session *, int ok);
 
@@ -59,10 +59,10 @@ side_clear(struct side_list *l)
 void
 sess_folders_free(struct imap_session *s)
 {
-	mbox_session_free(s);
-	folders_free(&s->folders);
+	mbox_client_free(&s->mc);
+	folders_free(&s->mc.folders);
 	s->store = NULL;
-	user_put(&s->u);
+	user_put(&s->mc.u);
 }
 
 /* "* LIST (attrs) sep name": one backend folder. */
@@ -172,7 +172,7 @@ side_from_cache(struct imap_session *s, int side, struct side_list *l)
 
 	side_clear(l);
 	l->done = 1;
-	if (s->u == NULL || !(c = &s->u->lists[side])->known || c->n == 0)
+	if (s->mc.u == NULL || !(c = &s->mc.u->lists[side])->known || c->n == 0)
 		return 0;
 	if (user_list_copy(&l->list, c) == -1)
 		return -1;
@@ -183,8 +183,9 @@ side_from_cache(struct imap_session *s, int side, struct side_list *l)
 static void
 side_to_cache(struct imap_session *s, int side, const struct side_list *l)
 {
-	if (s->u != NULL && user_list_copy(&s->u->lists[side], &l->list) == 0)
-		s->u->lists[side].known = true;
+	if (s->mc.u != NULL &&
+	    user_list_copy(&s->mc.u->lists[side], &l->list) == 0)
+		s->mc.u->lists[side].known = true;
 }
 
 static void
@@ -222,8 +223,8 @@ discover_finish(struct discover *d)
 			    "user=%s reason=\"%s\"", s->user, err);
 			ok = 0;
 		} else {
-			folders_free(&s->folders);
-			s->folders = fs;
+			folders_free(&s->mc.folders);
+			s->mc.folders = fs;
 			log_sess(LOG_INFO, s->sid, "event=folders user=%s "
 			    "legacy=%zu new=%zu unified=%zu", s->user,
 			    d->side[BACKEND_LEGACY].list.n,
@@ -277,7 +278,7 @@ discover_ns_done(struct backend *b, const struct backend_result *res,
 static void
 discover_list(struct discover *d, int side)
 {
-	struct backend	*b = d->s->be[side];
+	struct backend	*b = d->s->mc.be[side];
 
 	if (backend_has_cap(b, "LIST-EXTENDED") &&
 	    backend_has_cap(b, "SPECIAL-USE"))
@@ -316,8 +317,8 @@ discover(struct imap_session *s, discover_cb *cb)
 	for (side = 0; side < BACKEND_COUNT; side++) {
 		if (d->side[side].down)
 			continue;
-		if (backend_has_cap(s->be[side], "NAMESPACE"))
-			backend_cmd(s->be[side], "NAMESPACE", discover_data,
+		if (backend_has_cap(s->mc.be[side], "NAMESPACE"))
+			backend_cmd(s->mc.be[side], "NAMESPACE", discover_data,
 			    discover_ns_done, d);
 		else
 			discover_list(d, side);
@@ -413,12 +414,12 @@ offline_remember(struct imap_session *s)
 	struct user	*u;
 	char		 err[128];
 
-	if (!s->login_online || s->u == NULL || s->u->hashing ||
+	if (!s->login_online || s->mc.u == NULL || s->mc.u->hashing ||
 	    !s->conf->offline_auth)
 		return;
-	offline_memo(s->cred.password, s->cred.passlen, s->u->memo_pending);
-	if (s->u->memo_set && CRYPTO_memcmp(s->u->memo_pending, s->u->memo,
-	    sizeof(s->u->memo)) == 0)
+	offline_memo(s->cred.password, s->cred.passlen, s->mc.u->memo_pending);
+	if (s->mc.u->memo_set && CRYPTO_memcmp(s->mc.u->memo_pending,
+	    s->mc.u->memo, sizeof(s->mc.u->memo)) == 0)
 		return;
 	if ((u = user_get(s->srv, s->user, err, sizeof(err))) == NULL)
 		return;
@@ -466,10 +467,10 @@ sess_login_folders(struct imap_session *s)
 {
 	char	 err[256];
 
-	if (s->u == NULL) {
-		if ((s->u = user_get(s->srv, s->user, err, sizeof(err))) !=
+	if (s->mc.u == NULL) {
+		if ((s->mc.u = user_get(s->srv, s->user, err, sizeof(err))) !=
 		    NULL)
-			s->store = s->u->store;
+			s->store = s->mc.u->store;
 		else
 			log_sess(LOG_WARNING, s->sid, "event=state-unavailable "
 			    "user=%s reason=\"%s\"", s->user, err);
@@ -637,8 +638,8 @@ list_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		sess_done(s, "OK LIST completed");
 		return;
 	}
-	for (i = 0; i < folders_count(s->folders); i++) {
-		const struct ufolder *f = folders_at(s->folders, i);
+	for (i = 0; i < folders_count(s->mc.folders); i++) {
+		const struct ufolder *f = folders_at(s->mc.folders, i);
 
 		for (p = 0; p < q.npatterns; p++) {
 			if ((pat = list_pattern(q.ref, q.patterns[p])) == NULL)
@@ -747,8 +748,8 @@ new_cmd(struct imap_session *s, const char *verb, const char *path,
 		imap_write_mailbox(cmd, w2, IMAP_WRITE_NONSYNC);
 	}
 	evbuffer_add(cmd, "", 1);
-	backend_cmd(s->be[BACKEND_NEW], (char *)evbuffer_pullup(cmd, -1), NULL,
-	    change_done, s);
+	backend_cmd(s->mc.be[BACKEND_NEW], (char *)evbuffer_pullup(cmd, -1),
+	    NULL, change_done, s);
  out:
 	evbuffer_free(cmd);
 	free(w1);
@@ -764,8 +765,8 @@ cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_done(s, "BAD Invalid mailbox name");
 		return;
 	}
-	if (folders_find(s->folders, path) != NULL &&
-	    !folders_find(s->folders, path)->placeholder) {
+	if (folders_find(s->mc.folders, path) != NULL &&
+	    !folders_find(s->mc.folders, path)->placeholder) {
 		sess_done(s, "NO [ALREADYEXISTS] Mailbox already exists");
 		free(path);
 		return;
@@ -801,7 +802,7 @@ cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_done(s, "BAD Invalid mailbox name");
 		return;
 	}
-	if ((f = folders_find(s->folders, path)) == NULL || f->placeholder) {
+	if ((f = folders_find(s->mc.folders, path)) == NULL || f->placeholder) {
 		sess_done(s, "NO [NONEXISTENT] No such mailbox");
 	} else if (f->role == ROLE_INBOX) {
 		sess_done(s, "NO [CANNOT] INBOX cannot be deleted");
@@ -809,8 +810,8 @@ cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	    state_folder_drop(s->store, f->path) == -1)) {
 		sess_done(s, "NO [SERVERBUG] Cannot record the change");
 	} else {
-		if (s->u != NULL)
-			mbox_renamed(s->u, f->path, NULL);
+		if (s->mc.u != NULL)
+			mbox_renamed(s->mc.u, f->path, NULL);
 		if (f->part[BACKEND_NEW].present)
 			new_cmd(s, "DELETE", f->part[BACKEND_NEW].name, NULL);
 		else
@@ -832,11 +833,11 @@ cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_done(s, "BAD Invalid mailbox name");
 		return;
 	}
-	if ((f = folders_find(s->folders, from)) == NULL || f->placeholder)
+	if ((f = folders_find(s->mc.folders, from)) == NULL || f->placeholder)
 		sess_done(s, "NO [NONEXISTENT] No such mailbox");
 	else if (f->role == ROLE_INBOX)
 		sess_done(s, "NO [CANNOT] Renaming INBOX is not supported");
-	else if (folders_find(s->folders, to) != NULL)
+	else if (folders_find(s->mc.folders, to) != NULL)
 		sess_done(s, "NO [ALREADYEXISTS] Mailbox already exists");
 	else if (record_follow(s, f, to) == -1 || (s->store != NULL &&
 	    state_folder_rename(s->store, f->path, to) == -1))
@@ -844,8 +845,8 @@ cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	else {
 		/* The view's rows moved with it: same vuids, same
 		 * UIDVALIDITY. */
-		if (s->u != NULL)
-			mbox_renamed(s->u, f->path, to);
+		if (s->mc.u != NULL)
+			mbox_renamed(s->mc.u, f->path, to);
 		if (f->part[BACKEND_NEW].present)
 			new_cmd(s, "RENAME", f->part[BACKEND_NEW].name, to);
 		else
@@ -867,7 +868,7 @@ subscription(struct imap_session *s, const struct imap_arg *args,
 		return;
 	}
 	/* Subscriptions live on the new server, under its names. */
-	f = folders_find(s->folders, path);
+	f = folders_find(s->mc.folders, path);
 	name = f != NULL && f->part[BACKEND_NEW].present ?
 	    strdup(f->part[BACKEND_NEW].name) : strdup(path);
 	if (name != NULL)

@@ -18,13 +18,13 @@
 #include "protocol/imap_parser.h"
 #include "protocol/seqset.h"
 #include "proxy/core/array.h"
-#include "proxy/net/backend.h"
 #include "proxy/core/log.h"
+#include "proxy/core/server.h"
+#include "proxy/net/backend.h"
 #include "proxy/merge/mailbox.h"
 #include "proxy/merge/mailbox_impl.h"
-#include "proxy/core/server.h"
-#include "proxy/imap/session_impl.h"
 #include "proxy/merge/view.h"
+#include "proxy/imap/session_impl.h"
 
 #define SEARCH_MAX_NODES	256
 #define SEARCH_MAX_LEAVES	32
@@ -392,8 +392,8 @@ eval(const struct search_req *q, int k, const struct view *v,
 static void
 resolve_sets(struct search_req *q)
 {
-	uint32_t	 n = mbox_count(q->s);
-	uint32_t	 maxuid = n > 0 ? mbox_seq_vuid(q->s, n) : 0;
+	uint32_t	 n = mbox_count(&q->s->mc);
+	uint32_t	 maxuid = n > 0 ? mbox_seq_vuid(&q->s->mc, n) : 0;
 	int		 k;
 
 	for (k = 0; k < q->nnodes; k++)
@@ -407,10 +407,10 @@ static void
 search_finish(struct search_req *q)
 {
 	struct imap_session	*s = q->s;
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	struct evbuffer		*out = evbuffer_new();
 	const struct vmsg	*m;
-	uint32_t		 seq, n = mbox_count(s);
+	uint32_t		 seq, n = mbox_count(&s->mc);
 
 	if (q->failed || out == NULL) {
 		evbuffer_free(out);
@@ -422,7 +422,7 @@ search_finish(struct search_req *q)
 	resolve_sets(q);
 	evbuffer_add_printf(out, "* SEARCH");
 	for (seq = 1; seq <= n; seq++) {
-		if ((m = view_find(v, mbox_seq_vuid(s, seq))) == NULL ||
+		if ((m = view_find(v, mbox_seq_vuid(&s->mc, seq))) == NULL ||
 		    !eval(q, q->root, v, m, seq))
 			continue;
 		evbuffer_add_printf(out, " %u", q->uid ? m->vuid : seq);
@@ -431,7 +431,6 @@ search_finish(struct search_req *q)
 	sess_write_buffer(s, out);
 	evbuffer_free(out);
 	req_free(q);
-	mbox_notify(s, false);
 	sess_done(s, "OK SEARCH completed");
 }
 
@@ -500,10 +499,10 @@ send_leaves(struct search_req *q)
 
 	for (i = 0; i < q->nleaves; i++)
 		for (side = 0; side < BACKEND_COUNT; side++) {
-			struct backend *b = q->s->be[side];
+			struct backend *b = q->s->mc.be[side];
 
 			if (b == NULL || !backend_ready(b)) {
-				if (view_count(mbox_view(q->s)) > 0)
+				if (view_count(mbox_view(&q->s->mc)) > 0)
 					q->failed = true;
 				continue;
 			}
@@ -584,7 +583,7 @@ cmd_search(struct imap_session *s, const struct imap_arg *args,
 }
 
 void
-sess_uid_search(struct imap_session *s, const struct imap_arg *args,
+cmd_uid_search(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	search_run(s, args, nargs, true);

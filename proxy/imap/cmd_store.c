@@ -18,14 +18,14 @@
 
 #include "protocol/imap_parser.h"
 #include "protocol/seqset.h"
-#include "proxy/net/backend.h"
 #include "proxy/core/log.h"
+#include "proxy/core/server.h"
+#include "proxy/net/backend.h"
 #include "proxy/merge/mailbox.h"
 #include "proxy/merge/mailbox_impl.h"
-#include "proxy/core/server.h"
-#include "proxy/imap/session_impl.h"
 #include "proxy/merge/state.h"
 #include "proxy/merge/view.h"
+#include "proxy/imap/session_impl.h"
 
 #define KEYWORDS_MAX	512
 
@@ -76,7 +76,7 @@ u32_cmp(const void *a, const void *b)
 static int
 collect_uids(struct store_req *q, bool legacy)
 {
-	struct view		*v = mbox_view(q->s);
+	struct view		*v = mbox_view(&q->s->mc);
 	const struct vmsg	*m;
 	size_t			 i;
 	int			 side;
@@ -86,7 +86,8 @@ collect_uids(struct store_req *q, bool legacy)
 		    NULL)
 			return -1;
 	for (i = 0; i < q->n; i++) {
-		if ((m = view_find(v, mbox_seq_vuid(q->s, q->seqs[i]))) == NULL)
+		if ((m = view_find(v, mbox_seq_vuid(&q->s->mc,
+		    q->seqs[i]))) == NULL)
 			continue;
 		for (side = 0; side < BACKEND_COUNT; side++)
 			if (m->uid[side] != 0 && (legacy ||
@@ -104,7 +105,7 @@ static void
 send_side(struct store_req *q, int side, const char *fmt, const char *arg,
     backend_done_cb *done)
 {
-	struct backend	*b = q->s->be[side];
+	struct backend	*b = q->s->mc.be[side];
 	struct evbuffer	*cmd;
 
 	if (q->nuids[side] == 0)
@@ -177,11 +178,12 @@ static void
 store_finish(struct store_req *q)
 {
 	struct imap_session	*s = q->s;
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	struct evbuffer		*out = evbuffer_new();
 	const struct vmsg	*m;
 	char			 kw[KEYWORDS_MAX];
-	uint32_t		 before = s->sel->modseq, vm = view_modseq(v);
+	uint32_t		 before = s->mc.sel->modseq;
+	uint32_t		 vm = view_modseq(v);
 	bool			 failed = false;
 	size_t			 i;
 	int			 side;
@@ -191,7 +193,7 @@ store_finish(struct store_req *q)
 			failed = true;
 	state_begin(s->store);
 	for (i = 0; i < q->n; i++) {
-		uint32_t vuid = mbox_seq_vuid(s, q->seqs[i]);
+		uint32_t vuid = mbox_seq_vuid(&s->mc, q->seqs[i]);
 
 		uint8_t	 shown;
 
@@ -225,13 +227,12 @@ store_finish(struct store_req *q)
 		log_sess(LOG_WARNING, s->sid, "event=state-error op=store");
 	/* The client has the new flags already, unless .SILENT. */
 	if (!q->silent && before == vm)
-		s->sel->modseq = view_modseq(v);
+		s->mc.sel->modseq = view_modseq(v);
 	if (out != NULL) {
 		sess_write_buffer(s, out);
 		evbuffer_free(out);
 	}
-	mbox_changed(s->sel->mb, s);
-	mbox_notify(s, false);
+	mbox_changed(s->mc.sel->mb, &s->mc);
 	req_free(q);
 	if (failed)
 		sess_done(s, "NO [UNAVAILABLE] Flags could not be changed on "
@@ -311,7 +312,7 @@ store_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	char			*arg;
 	int			 side;
 
-	if (mbox_readonly(s)) {
+	if (mbox_readonly(&s->mc)) {
 		sess_done(s, "NO [READ-ONLY] The folder is open read-only");
 		return;
 	}
@@ -322,14 +323,14 @@ store_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	q->s = s;
 	q->uid = uid;
 	if (!store_parse(q, args, nargs, &err) || !imap_arg_get_atom(&args[0],
-	    &text) || !mbox_targets(s, text, q->uid, &q->seqs, &q->n,
+	    &text) || !mbox_targets(&s->mc, text, q->uid, &q->seqs, &q->n,
 	    &err) || collect_uids(q,
 	    s->conf->legacy_writes != LEGACY_WRITES_NONE) == -1) {
 		req_free(q);
 		sess_done(s, "BAD %s", err);
 		return;
 	}
-	if ((q->local_kw = mbox_local_keywords(s))) {
+	if ((q->local_kw = mbox_local_keywords(&s->mc))) {
 		/* Keywords stay with imapmerge: only system flags go up. */
 		char	 fl[64];
 
@@ -364,7 +365,7 @@ cmd_store(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 }
 
 void
-sess_uid_store(struct imap_session *s, const struct imap_arg *args,
+cmd_uid_store(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	store_run(s, args, nargs, true);
@@ -377,7 +378,7 @@ static void
 expunge_finish(struct store_req *q)
 {
 	struct imap_session	*s = q->s;
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	const struct vmsg	*m;
 	bool			 failed = q->sent[BACKEND_NEW] &&
 	    !q->ok[BACKEND_NEW];
@@ -387,7 +388,7 @@ expunge_finish(struct store_req *q)
 	if (!failed) {
 		state_begin(s->store);
 		for (i = 0; i < q->n; i++) {
-			uint32_t vuid = mbox_seq_vuid(s, q->seqs[i]);
+			uint32_t vuid = mbox_seq_vuid(&s->mc, q->seqs[i]);
 
 			if ((m = view_find(v, vuid)) == NULL)
 				continue;
@@ -399,17 +400,16 @@ expunge_finish(struct store_req *q)
 		if (state_commit(s->store) == -1)
 			failed = true;
 		log_sess(LOG_INFO, s->sid, "event=expunge user=%s folder=\"%s\" "
-		    "messages=%zu", s->user, s->sel->path, gone);
+		    "messages=%zu", s->user, s->mc.sel->path, gone);
 	}
-	mbox_changed(s->sel->mb, s);
+	mbox_changed(s->mc.sel->mb, &s->mc);
 	if (q->close) {
 		req_free(q);
-		mbox_close(s);
+		mbox_close(&s->mc);
 		sess_enter(s, SESS_AUTH);
 		sess_done(s, "OK CLOSE completed");
 		return;
 	}
-	mbox_notify(s, true);
 	req_free(q);
 	if (failed)
 		sess_done(s, "NO [UNAVAILABLE] The new server did not expunge");
@@ -457,10 +457,10 @@ static void
 expunge_run(struct imap_session *s, const char *uidset, bool close)
 {
 	struct store_req	*q;
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	const struct vmsg	*m;
 	const char		*err = NULL;
-	uint32_t		 seq, n = mbox_count(s);
+	uint32_t		 seq, n = mbox_count(&s->mc);
 	int			 side;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL ||
@@ -475,7 +475,8 @@ expunge_run(struct imap_session *s, const char *uidset, bool close)
 		q->uid = true;
 		free(q->seqs);
 		q->seqs = NULL;
-		if (!mbox_targets(s, uidset, true, &q->seqs, &q->n, &err)) {
+		if (!mbox_targets(&s->mc, uidset, true, &q->seqs, &q->n,
+		    &err)) {
 			req_free(q);
 			sess_done(s, "BAD %s", err);
 			return;
@@ -485,8 +486,8 @@ expunge_run(struct imap_session *s, const char *uidset, bool close)
 			q->seqs[q->n++] = seq;
 	/* Only what is marked \Deleted. */
 	for (seq = 0, n = 0; seq < q->n; seq++)
-		if ((m = view_find(v, mbox_seq_vuid(s, q->seqs[seq]))) != NULL &&
-		    (vmsg_flags(m) & VF_DELETED))
+		if ((m = view_find(v, mbox_seq_vuid(&s->mc,
+		    q->seqs[seq]))) != NULL && (vmsg_flags(m) & VF_DELETED))
 			q->seqs[n++] = q->seqs[seq];
 	q->n = n;
 	if (collect_uids(q, s->conf->legacy_writes ==
@@ -507,7 +508,7 @@ void
 cmd_expunge(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
-	if (mbox_readonly(s)) {
+	if (mbox_readonly(&s->mc)) {
 		sess_done(s, "NO [READ-ONLY] The folder is open read-only");
 		return;
 	}
@@ -515,7 +516,7 @@ cmd_expunge(struct imap_session *s, const struct imap_arg *args,
 }
 
 void
-sess_uid_expunge(struct imap_session *s, const struct imap_arg *args,
+cmd_uid_expunge(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	const char	*set;
@@ -524,7 +525,7 @@ sess_uid_expunge(struct imap_session *s, const struct imap_arg *args,
 		sess_done(s, "BAD UID EXPUNGE needs a UID set");
 		return;
 	}
-	if (mbox_readonly(s)) {
+	if (mbox_readonly(&s->mc)) {
 		sess_done(s, "NO [READ-ONLY] The folder is open read-only");
 		return;
 	}
@@ -535,8 +536,8 @@ sess_uid_expunge(struct imap_session *s, const struct imap_arg *args,
 void
 cmd_close(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
-	if (mbox_readonly(s)) {
-		mbox_close(s);
+	if (mbox_readonly(&s->mc)) {
+		mbox_close(&s->mc);
 		sess_enter(s, SESS_AUTH);
 		sess_done(s, "OK CLOSE completed");
 		return;

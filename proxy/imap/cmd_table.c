@@ -1,11 +1,13 @@
 /*
- * The IMAP command table and the commands that need no backend:
- * CAPABILITY, LOGOUT, ID, ENABLE, NAMESPACE.
+ * The IMAP command table, UID's dispatch to its subcommands, and the
+ * commands that need no backend: CAPABILITY, LOGOUT, ID, ENABLE,
+ * NAMESPACE.
  *
  * Capabilities are what imapmerge itself implements, never a copy of a
  * backend's: a client that sees CONDSTORE would send commands that only
  * one of the two servers understands.
  */
+#include <stdio.h>
 #include <strings.h>
 
 #include "protocol/imap_parser.h"
@@ -26,6 +28,9 @@ sess_capabilities(const struct imap_session *s)
 		    CAPS_COMMON " STARTTLS SASL-IR AUTH=PLAIN AUTH=LOGIN";
 	return CAPS_COMMON " STARTTLS LOGINDISABLED";
 }
+
+static void	 cmd_uid(struct imap_session *, const struct imap_arg *,
+		    size_t);
 
 static void
 cmd_capability(struct imap_session *s, const struct imap_arg *args,
@@ -88,47 +93,98 @@ cmd_namespace(struct imap_session *s, const struct imap_arg *args,
 	sess_done(s, "OK NAMESPACE completed");
 }
 
+#define USES	CMD_USES_SEQS
+#define BREAKS	CMD_BREAKS_SEQS
+
+/*
+ * The UID forms of FETCH, STORE and SEARCH keep EXPUNGE out as the plain
+ * ones do, although RFC 9051 §7.5.1 would allow it there (Dovecot sends
+ * it): their untagged FETCH answers carry sequence numbers all the same.
+ */
 static const struct imap_command_def commands[] = {
-	{ "APPEND",		cmd_append,		ST_LOGGEDIN },
-	{ "AUTHENTICATE",	cmd_authenticate,	ST_NOTAUTH },
-	{ "CAPABILITY",		cmd_capability,		ST_ANY },
-	{ "CHECK",		cmd_check,		ST_SELECTED },
-	{ "CLOSE",		cmd_close,		ST_SELECTED },
-	{ "COPY",		cmd_copy,		ST_SELECTED },
-	{ "CREATE",		cmd_create,		ST_LOGGEDIN },
-	{ "DELETE",		cmd_delete,		ST_LOGGEDIN },
-	{ "ENABLE",		cmd_enable,		ST_AUTH },
-	{ "EXAMINE",		cmd_examine,		ST_LOGGEDIN },
-	{ "EXPUNGE",		cmd_expunge,		ST_SELECTED },
-	{ "FETCH",		cmd_fetch,		ST_SELECTED },
-	{ "ID",			cmd_id,			ST_ANY },
-	{ "IDLE",		cmd_idle,		ST_LOGGEDIN },
-	{ "LIST",		cmd_list,		ST_LOGGEDIN },
-	{ "LOGIN",		cmd_login,		ST_NOTAUTH },
-	{ "LOGOUT",		cmd_logout,		ST_ANY },
-	{ "LSUB",		cmd_lsub,		ST_LOGGEDIN },
-	{ "MOVE",		cmd_move,		ST_SELECTED },
-	{ "NAMESPACE",		cmd_namespace,		ST_LOGGEDIN },
-	{ "NOOP",		cmd_noop,		ST_ANY },
-	{ "RENAME",		cmd_rename,		ST_LOGGEDIN },
-	{ "SEARCH",		cmd_search,		ST_SELECTED },
-	{ "SELECT",		cmd_select,		ST_LOGGEDIN },
-	{ "STARTTLS",		cmd_starttls,		ST_NOTAUTH },
-	{ "STATUS",		cmd_status,		ST_LOGGEDIN },
-	{ "STORE",		cmd_store,		ST_SELECTED },
-	{ "SUBSCRIBE",		cmd_subscribe,		ST_LOGGEDIN },
-	{ "UID",		cmd_uid,		ST_SELECTED },
-	{ "UNSELECT",		cmd_unselect,		ST_SELECTED },
-	{ "UNSUBSCRIBE",	cmd_unsubscribe,	ST_LOGGEDIN },
+	{ "APPEND",		cmd_append,	ST_LOGGEDIN,	BREAKS },
+	{ "AUTHENTICATE",	cmd_authenticate, ST_NOTAUTH,	0 },
+	{ "CAPABILITY",		cmd_capability,	ST_ANY,		0 },
+	{ "CHECK",		cmd_check,	ST_SELECTED,	BREAKS },
+	{ "CLOSE",		cmd_close,	ST_SELECTED,	0 },
+	{ "COPY",		cmd_copy,	ST_SELECTED,	BREAKS },
+	{ "CREATE",		cmd_create,	ST_LOGGEDIN,	0 },
+	{ "DELETE",		cmd_delete,	ST_LOGGEDIN,	0 },
+	{ "ENABLE",		cmd_enable,	ST_AUTH,	0 },
+	{ "EXAMINE",		cmd_examine,	ST_LOGGEDIN,	0 },
+	{ "EXPUNGE",		cmd_expunge,	ST_SELECTED,	BREAKS },
+	{ "FETCH",		cmd_fetch,	ST_SELECTED,	USES },
+	{ "ID",			cmd_id,		ST_ANY,		0 },
+	{ "IDLE",		cmd_idle,	ST_LOGGEDIN,	BREAKS },
+	{ "LIST",		cmd_list,	ST_LOGGEDIN,	0 },
+	{ "LOGIN",		cmd_login,	ST_NOTAUTH,	0 },
+	{ "LOGOUT",		cmd_logout,	ST_ANY,		0 },
+	{ "LSUB",		cmd_lsub,	ST_LOGGEDIN,	0 },
+	{ "MOVE",		cmd_move,	ST_SELECTED,	BREAKS },
+	{ "NAMESPACE",		cmd_namespace,	ST_LOGGEDIN,	0 },
+	{ "NOOP",		cmd_noop,	ST_ANY,		BREAKS },
+	{ "RENAME",		cmd_rename,	ST_LOGGEDIN,	0 },
+	{ "SEARCH",		cmd_search,	ST_SELECTED,	USES },
+	{ "SELECT",		cmd_select,	ST_LOGGEDIN,	0 },
+	{ "STARTTLS",		cmd_starttls,	ST_NOTAUTH,	0 },
+	{ "STATUS",		cmd_status,	ST_LOGGEDIN,	BREAKS },
+	{ "STORE",		cmd_store,	ST_SELECTED,	USES },
+	{ "SUBSCRIBE",		cmd_subscribe,	ST_LOGGEDIN,	0 },
+	{ "UID",		cmd_uid,	ST_SELECTED,	0 },
+	{ "UNSELECT",		cmd_unselect,	ST_SELECTED,	0 },
+	{ "UNSUBSCRIBE",	cmd_unsubscribe, ST_LOGGEDIN,	0 },
 };
+
+/* UID's subcommands, run as commands of their own (cmd_uid). */
+static const struct imap_command_def uid_commands[] = {
+	{ "UID COPY",		cmd_uid_copy,	ST_SELECTED,	BREAKS },
+	{ "UID EXPUNGE",	cmd_uid_expunge, ST_SELECTED,	BREAKS },
+	{ "UID FETCH",		cmd_uid_fetch,	ST_SELECTED,	USES },
+	{ "UID MOVE",		cmd_uid_move,	ST_SELECTED,	BREAKS },
+	{ "UID SEARCH",		cmd_uid_search,	ST_SELECTED,	USES },
+	{ "UID STORE",		cmd_uid_store,	ST_SELECTED,	USES },
+};
+
+#undef USES
+#undef BREAKS
+
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const struct imap_command_def *
+command_find(const struct imap_command_def *table, size_t n, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(table[i].name, name) == 0)
+			return &table[i];
+	return NULL;
+}
 
 const struct imap_command_def *
 sess_command_find(const char *name)
 {
-	size_t	 i;
+	return command_find(commands, NITEMS(commands), name);
+}
 
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcasecmp(commands[i].name, name) == 0)
-			return &commands[i];
-	return NULL;
+/* "UID FETCH ...": the subcommand becomes the running command. */
+static void
+cmd_uid(struct imap_session *s, const struct imap_arg *args, size_t nargs)
+{
+	const struct imap_command_def	*def;
+	const char			*sub;
+	char				 name[16];
+
+	if (nargs < 1 || !imap_arg_get_atom(&args[0], &sub)) {
+		sess_done(s, "BAD UID needs a command");
+		return;
+	}
+	if ((size_t)snprintf(name, sizeof(name), "UID %s", sub) >=
+	    sizeof(name) || (def = command_find(uid_commands,
+	    NITEMS(uid_commands), name)) == NULL) {
+		sess_done(s, "BAD UID command is not supported");
+		return;
+	}
+	s->cmd = def;
+	def->fn(s, args + 1, nargs - 1);
 }

@@ -5,7 +5,7 @@
  * throttling) is opened again with backoff: 1 s, 2 s, 4 s, then every
  * 5 s, each with up to a fifth more at random so that a thousand sessions
  * do not knock at once, and never sooner than a throttling server asked.
- * Meanwhile the dead connection stays in s->be[side]: every command finds
+ * Meanwhile the dead connection stays in s->mc.be[side]: every command finds
  * it not ready and answers NO [UNAVAILABLE], and syncs leave that side's
  * messages as the view has them.  The new connection is swapped in only
  * once it is logged in, and the selected folder is selected on it before
@@ -23,11 +23,11 @@
 #include <event2/event.h>
 #include <openssl/rand.h>
 
+#include "proxy/core/log.h"
+#include "proxy/core/server.h"
 #include "proxy/net/backend.h"
 #include "proxy/merge/folders.h"
-#include "proxy/core/log.h"
 #include "proxy/merge/mailbox.h"
-#include "proxy/core/server.h"
 #include "proxy/imap/session_impl.h"
 
 #define LINK_BACKOFF_MAX_MS	5000
@@ -38,7 +38,7 @@ static void	 link_schedule(struct imap_session *, int side,
 bool
 sess_side_up(const struct imap_session *s, int side)
 {
-	return s->be[side] != NULL && backend_ready(s->be[side]);
+	return mbox_side_up(&s->mc, side);
 }
 
 static void
@@ -59,8 +59,8 @@ link_lost(struct backend *b, const char *why, void *arg)
 static void
 link_restore(struct imap_session *s, int side)
 {
-	if (s->sel != NULL)
-		mbox_reselect_side(s, side);
+	if (s->mc.sel != NULL)
+		mbox_reselect_side(&s->mc, side);
 	if (s->inmode == IN_IDLE)
 		sess_idle_kick(s);
 }
@@ -91,7 +91,7 @@ sess_links_idle(struct imap_session *s)
 	int	 side;
 
 	if (s->closing || (s->state != SESS_AUTH &&
-	    s->state != SESS_SELECTED) || s->busy || s->sync != NULL)
+	    s->state != SESS_SELECTED) || s->busy || s->mc.sync != NULL)
 		return;
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (s->link[side].folders_stale && sess_side_up(s, side)) {
@@ -135,8 +135,8 @@ link_opened(struct backend *b, const struct backend_result *res, void *arg)
 		return;
 	}
 	l->pending = NULL;
-	backend_free(&s->be[side]);
-	s->be[side] = b;
+	backend_free(&s->mc.be[side]);
+	s->mc.be[side] = b;
 	backend_on_lost(b, link_lost, s);
 	log_sess(LOG_INFO, s->sid, "event=backend-back user=%s backend=%s "
 	    "down_s=%lld tries=%u", s->user, backend_name(b),
@@ -224,7 +224,7 @@ sess_links_start(struct imap_session *s)
 
 	for (side = 0; side < BACKEND_COUNT; side++) {
 		if (sess_side_up(s, side)) {
-			backend_on_lost(s->be[side], link_lost, s);
+			backend_on_lost(s->mc.be[side], link_lost, s);
 			continue;
 		}
 		s->link[side].folders_stale = true;

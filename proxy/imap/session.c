@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,11 +29,13 @@
 #include "protocol/imap_parser.h"
 #include "proxy/core/abuse.h"
 #include "proxy/core/auth.h"
+#include "proxy/core/log.h"
+#include "proxy/core/server.h"
+#include "proxy/core/status.h"
 #include "proxy/net/backend.h"
 #include "proxy/net/conn.h"
-#include "proxy/core/log.h"
+#include "proxy/merge/mailbox.h"
 #include "proxy/merge/offline.h"
-#include "proxy/core/server.h"
 #include "proxy/imap/session.h"
 #include "proxy/imap/session_impl.h"
 
@@ -78,12 +81,86 @@ sess_printf(struct imap_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Ends the current command with "tag STATUS text" and reads the next. */
+/*
+ * What changed in the selected folder since the client last heard: new
+ * messages and flags always, EXPUNGE only where the running command
+ * allows it (RFC 9051 §7.5.1), nothing after a command that neither uses
+ * nor breaks sequence numbers (the client hears at its next one).
+ */
+void
+sess_news(struct imap_session *s)
+{
+	struct evbuffer	*out;
+
+	if (s->state != SESS_SELECTED || s->cmd == NULL || s->bev == NULL ||
+	    !(s->cmd->flags & (CMD_USES_SEQS | CMD_BREAKS_SEQS)))
+		return;
+	if ((out = evbuffer_new()) == NULL)
+		return;
+	mbox_news(&s->mc, !(s->cmd->flags & CMD_USES_SEQS), out);
+	sess_write_buffer(s, out);
+	evbuffer_free(out);
+}
+
+/* The merge layer's news: a client in IDLE hears them now. */
+static void
+sess_mbox_changed(void *arg)
+{
+	struct imap_session	*s = arg;
+
+	if (s->inmode == IN_IDLE)
+		sess_news(s);
+}
+
+/*
+ * A first sync of a big folder on a slow server can take minutes; clients
+ * give up on a silent server long before, so say something now and then
+ * (RFC 9051 §7.1: untagged OK is allowed at any time).
+ */
+static void
+sess_mbox_progress(void *arg, size_t n)
+{
+	struct imap_session	*s = arg;
+
+	sess_hold(s);
+	sess_printf(s, "* OK Still reading the folder (%zu messages so far)"
+	    "\r\n", n);
+	sess_release(s);
+}
+
+static const struct mbox_watcher sess_watcher = {
+	.changed = sess_mbox_changed,
+	.progress = sess_mbox_progress,
+};
+
+/*
+ * Ends the current command with "tag STATUS text" and reads the next.
+ * OK and NO carry the news of the selected folder before them; BAD does
+ * not (the command did not run).
+ */
+static bool
+sess_done_bad(const char *fmt, va_list ap)
+{
+	char	 head[4];
+
+	if (fmt[0] != '%')
+		return strncmp(fmt, "BAD", 3) == 0;
+	vsnprintf(head, sizeof(head), fmt, ap);	/* "%s" of a reply */
+	return strcmp(head, "BAD") == 0;
+}
+
 void
 sess_done(struct imap_session *s, const char *fmt, ...)
 {
 	va_list	 ap;
+	bool	 bad;
 
+	va_start(ap, fmt);
+	bad = sess_done_bad(fmt, ap);
+	va_end(ap);
+	if (!bad)
+		sess_news(s);
+	s->cmd = NULL;
 	if (s->bev != NULL && s->tag != NULL) {
 		struct evbuffer	*out = bufferevent_get_output(s->bev);
 
@@ -144,7 +221,7 @@ sess_free(struct imap_session *s)
 		abuse_preauth_leave(s->srv, s->peer);
 	sess_links_free(s);
 	for (side = 0; side < BACKEND_COUNT; side++)
-		backend_free(&s->be[side]);
+		backend_free(&s->mc.be[side]);
 	offline_cancel(s->offline);
 	if (s->delay != NULL)
 		event_free(s->delay);
@@ -155,6 +232,8 @@ sess_free(struct imap_session *s)
 	auth_free(&s->auth);
 	credentials_clear(&s->cred);
 	sess_folders_free(s);
+	if (s->idle_poll != NULL)
+		event_free(s->idle_poll);
 	if (s->flush_timer != NULL)
 		event_free(s->flush_timer);
 	free(s->login);		/* a client gone while logging in */
@@ -289,6 +368,11 @@ imap_session_start(struct server *srv, const struct listen_conf *lc,
 	s->srv = srv;
 	s->conf = config_ref(srv->conf);
 	s->lc = lc;
+	s->mc.sid = s->sid;
+	s->mc.conf = s->conf;
+	s->mc.base = srv->base;
+	s->mc.watcher = &sess_watcher;
+	s->mc.arg = s;
 	if ((s->next = srv->sessions) != NULL)
 		s->next->prevp = &s->next;
 	srv->sessions = s;
@@ -401,6 +485,7 @@ sess_dispatch(struct imap_session *s, const char *tag, const char *name,
 		return;
 	}
 	s->bad_commands = 0;
+	s->cmd = def;
 	def->fn(s, args, nargs);
 }
 
@@ -443,7 +528,7 @@ sess_drained(struct bufferevent *bev, void *arg)
 		sess_input(s);		/* what was read ahead */
 		/* A FETCH body streaming to us waited for the client. */
 		for (side = 0; side < BACKEND_COUNT && !s->closing; side++)
-			backend_resume(s->be[side]);
+			backend_resume(s->mc.be[side]);
 	}
 	sess_release(s);
 }
@@ -518,11 +603,12 @@ void
 sess_done_quiet(struct imap_session *s, const char *text)
 {
 	sess_printf(s, "%s %s\r\n", s->tag, text);
+	s->cmd = NULL;
 	free(s->tag);
 	s->tag = NULL;
 }
 
-void
+static void
 imap_sessions_free_all(struct server *srv)
 {
 	while (srv->sessions != NULL)
@@ -543,7 +629,7 @@ sess_idle_now(struct imap_session *s)
 	return s->parser == NULL || imap_parser_tag(s->parser) == NULL;
 }
 
-void
+static void
 imap_sessions_drain(struct server *srv)
 {
 	struct imap_session	*s, *next;
@@ -555,29 +641,6 @@ imap_sessions_drain(struct server *srv)
 		sess_hold(s);
 		sess_shutdown(s);
 		sess_release(s);
-	}
-}
-
-void
-imap_sessions_count(const struct server *srv, unsigned long *total,
-    unsigned long up[BACKEND_COUNT], unsigned long down[BACKEND_COUNT])
-{
-	const struct imap_session	*s;
-	int				 side;
-
-	*total = 0;
-	for (side = 0; side < BACKEND_COUNT; side++)
-		up[side] = down[side] = 0;
-	for (s = srv->sessions; s != NULL; s = s->next) {
-		(*total)++;
-		if (s->state != SESS_AUTH && s->state != SESS_SELECTED)
-			continue;
-		for (side = 0; side < BACKEND_COUNT; side++) {
-			if (sess_side_up(s, side))
-				up[side]++;
-			else
-				down[side]++;
-		}
 	}
 }
 
@@ -605,3 +668,66 @@ sess_authenticated(struct imap_session *s)
 	sess_enter(s, SESS_AUTH);
 	sess_timeouts(s);
 }
+
+static void
+imap_sessions_count(const struct server *srv, unsigned long *total,
+    unsigned long up[BACKEND_COUNT], unsigned long down[BACKEND_COUNT])
+{
+	const struct imap_session	*s;
+	int				 side;
+
+	*total = 0;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		up[side] = down[side] = 0;
+	for (s = srv->sessions; s != NULL; s = s->next) {
+		(*total)++;
+		if (s->state != SESS_AUTH && s->state != SESS_SELECTED)
+			continue;
+		for (side = 0; side < BACKEND_COUNT; side++) {
+			if (sess_side_up(s, side))
+				up[side]++;
+			else
+				down[side]++;
+		}
+	}
+}
+
+static unsigned long
+imap_sessions_total(const struct server *srv)
+{
+	const struct imap_session	*s;
+	unsigned long			 n = 0;
+
+	for (s = srv->sessions; s != NULL; s = s->next)
+		n++;
+	return n;
+}
+
+static void
+imap_sessions_metrics(struct server *srv, struct evbuffer *out)
+{
+	unsigned long	 n, up[BACKEND_COUNT], down[BACKEND_COUNT];
+	int		 side;
+
+	imap_sessions_count(srv, &n, up, down);
+	status_metric_head(out, "imapmerge_backend_connections", "gauge",
+	    "Logged-in IMAP sessions whose connection to the server is ready "
+	    "(up) or that run without it (down).");
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		evbuffer_add_printf(out, "imapmerge_backend_connections"
+		    "{backend=\"%s\",state=\"up\"} %lu\n",
+		    config_side_name(side), up[side]);
+		evbuffer_add_printf(out, "imapmerge_backend_connections"
+		    "{backend=\"%s\",state=\"down\"} %lu\n",
+		    config_side_name(side), down[side]);
+	}
+}
+
+const struct service imap_service = {
+	.name = "imap",
+	.accept = imap_session_new,
+	.drain = imap_sessions_drain,
+	.free_all = imap_sessions_free_all,
+	.count = imap_sessions_total,
+	.metrics = imap_sessions_metrics,
+};

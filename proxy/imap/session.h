@@ -1,8 +1,8 @@
 /*
  * The client side of IMAP: one struct imap_session per client connection.
  */
-#ifndef PROXY_SESSION_H
-#define PROXY_SESSION_H
+#ifndef PROXY_IMAP_SESSION_H
+#define PROXY_IMAP_SESSION_H
 
 #include <sys/socket.h>
 
@@ -22,5 +22,8 @@ void	 imap_session_new(struct server *, const struct listen_conf *,
  */
 void	 imap_session_start(struct server *, const struct listen_conf *,
 	    struct bufferevent *, const char *peer, int port);
+
+/* The IMAP listeners' protocol, for the daemon (core/server.h). */
+extern const struct service imap_service;
 
 #endif

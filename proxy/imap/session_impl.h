@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "proxy/core/auth.h"
+#include "proxy/merge/mailbox.h"
 
 struct bufferevent;
 struct event;
@@ -82,18 +83,14 @@ struct imap_session {
 	struct auth		*auth;
 	struct credentials	 cred;
 	char			*user;		/* login name, once known */
-	struct backend		*be[BACKEND_COUNT];
+	/* The merge layer's view of the session: user, backends (be[]),
+	 * folder tree, selected folder (sel, SESS_SELECTED), sync. */
+	struct mbox_client	 mc;
 	int			 be_pending;	/* opens/commands outstanding */
-	struct folders		*folders;
-	struct user		*u;		/* shared with the user's other sessions */
-	struct state		*store;		/* u's, borrowed */
-	struct selected		*sel;		/* SESS_SELECTED: mailbox.c */
-	struct sync		*sync;		/* running, mailbox.c */
-	struct mbox		*status_mb;	/* STATUS in progress */
+	struct state		*store;		/* mc.u's, borrowed */
+	struct event		*idle_poll;	/* IDLE's poll-interval timer */
 	char			*cmd_text;	/* a running command's own */
 	void			*cmd_arg;
-	void			(*status_cb)(struct imap_session *, bool,
-				    struct view *, const char *);
 	void			*login;		/* login progress, cmd_auth.c */
 	struct append_req	*append;	/* APPEND in progress */
 	struct sess_link	 link[BACKEND_COUNT];
@@ -101,15 +98,34 @@ struct imap_session {
 	struct event		*delay;		/* a failed login's answer */
 	bool			 preauth;	/* counted by abuse.c */
 	bool			 login_online;	/* the legacy server said yes */
+	const struct imap_command_def *cmd;	/* running, NULL between */
 };
 
-/* Command table entry: allowed states are bits (1 << SESS_*). */
+/*
+ * Command table entry (cmd_table.c): the states a command is allowed in
+ * are bits (1 << SESS_*); its flags say what it does to sequence numbers,
+ * as Dovecot's COMMAND_FLAG_USES_SEQS and COMMAND_FLAG_BREAKS_SEQS, and
+ * with that, what of the selected folder's news the client hears when it
+ * ends (sess_news()).
+ */
 struct imap_command_def {
 	const char	*name;
 	void		(*fn)(struct imap_session *, const struct imap_arg *,
 			    size_t);
 	unsigned int	 states;
+	unsigned int	 flags;
 };
+
+/*
+ * Its answers number messages, and the client reads them by those numbers
+ * as they come: no EXPUNGE may go out while it runs or as it ends (RFC
+ * 9051 §7.5.1: never during FETCH, STORE or SEARCH); new messages and
+ * flags may.
+ */
+#define CMD_USES_SEQS	0x01
+/* It may renumber, or is there to hear of changes: as it ends, the client
+ * hears everything, EXPUNGE included. */
+#define CMD_BREAKS_SEQS	0x02
 
 #define ST_NOTAUTH	(1u << SESS_NOTAUTH)
 #define ST_AUTH		(1u << SESS_AUTH)
@@ -134,6 +150,12 @@ void		 sess_syntax_error(struct imap_session *, const char *tag,
 void		 sess_starttls(struct imap_session *);
 void		 sess_authenticated(struct imap_session *);
 void		 sess_write_buffer(struct imap_session *, struct evbuffer *);
+/*
+ * The one place that tells the client what changed in its selected
+ * folder: at the end of each command (sess_done), and while IDLE runs.
+ * The running command's flags decide what may go out now.
+ */
+void		 sess_news(struct imap_session *);
 /* Reads the client's input again after a pause (a full upload). */
 void		 sess_resume_input(struct imap_session *);
 
@@ -164,7 +186,7 @@ CMD_FN(cmd_select);
 CMD_FN(cmd_examine);
 CMD_FN(cmd_status);
 CMD_FN(cmd_fetch);
-CMD_FN(cmd_uid);
+CMD_FN(cmd_uid_fetch);
 CMD_FN(cmd_check);
 CMD_FN(cmd_close);
 CMD_FN(cmd_unselect);
@@ -172,18 +194,18 @@ CMD_FN(cmd_idle);
 CMD_FN(cmd_noop);
 CMD_FN(cmd_store);
 CMD_FN(cmd_expunge);
-CMD_FN(sess_uid_store);
-CMD_FN(sess_uid_expunge);
+CMD_FN(cmd_uid_store);
+CMD_FN(cmd_uid_expunge);
 CMD_FN(cmd_search);
-CMD_FN(sess_uid_search);
+CMD_FN(cmd_uid_search);
 CMD_FN(cmd_append);
 CMD_FN(cmd_copy);
 CMD_FN(cmd_move);
-CMD_FN(sess_uid_copy);
-CMD_FN(sess_uid_move);
+CMD_FN(cmd_uid_copy);
+CMD_FN(cmd_uid_move);
 #undef CMD_FN
 
-/* cmd_mailbox.c */
+/* cmd_idle.c */
 int		 sess_idle_line(struct imap_session *, struct evbuffer *);
 /* In IDLE: sync the folder now (a backend came back). */
 void		 sess_idle_kick(struct imap_session *);

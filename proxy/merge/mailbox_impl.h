@@ -1,17 +1,20 @@
 /*
- * The inside of merged mailboxes, shared by mailbox.c (views and sync),
- * mbox_session.c (sequence numbers, notifications) and cmd_mailbox.c (the
- * commands).  Nothing outside proxy/ includes it.
+ * The inside of merged mailboxes, shared by mailbox.c (open views,
+ * sequence numbers, news), sync.c (the sync against both servers) and the
+ * IMAP commands that work on a selected folder.  Nothing outside proxy/
+ * includes it.
  */
-#ifndef PROXY_MAILBOX_IMPL_H
-#define PROXY_MAILBOX_IMPL_H
+#ifndef PROXY_MERGE_MAILBOX_IMPL_H
+#define PROXY_MERGE_MAILBOX_IMPL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy/net/backend.h"
+#include "proxy/merge/mailbox.h"
+
 struct imap_response;
-struct imap_session;
 struct sync;
 struct user;
 struct view;
@@ -30,7 +33,7 @@ struct mbox {
 /* A session's selected folder. */
 struct selected {
 	struct selected		*mb_next;
-	struct imap_session	*s;
+	struct mbox_client	*c;
 	struct mbox		*mb;
 	char			*path;
 	bool			 readonly;
@@ -38,17 +41,13 @@ struct selected {
 	size_t			 n, cap;
 	uint32_t		 modseq;	/* flag changes told up to */
 	uint32_t		 expunges;	/* view_expunges() told */
-	bool			 idling;
-	void			(*after)(struct imap_session *, bool,
-				    const char *);	/* SELECT's callback */
-	struct event		*poll;
+	mbox_sync_cb		*after;		/* SELECT's callback */
 	long long		 synced_ms;	/* last full sync (clock_ms) */
 	/* mbox_check(): NOOPs out to the backends, and what they said. */
 	int			 checking;
 	bool			 check_news;
 	bool			 pushed;	/* news from a watching server */
-	void			(*check_cb)(struct imap_session *, bool,
-				    const char *);
+	mbox_sync_cb		*check_cb;
 };
 
 /* What a FETCH response said about one message. */
@@ -87,7 +86,7 @@ void		 mbox_keys(const struct msgkey *, int side, const char **key,
  * is hidden) and *vuidvalidity the folder's.  -1 when they cannot be
  * recorded now (a sync finds them).
  */
-int		 mbox_record(struct imap_session *, const char *path, int side,
+int		 mbox_record(struct mbox_client *, const char *path, int side,
 		    uint32_t uidvalidity, const struct bmsg *, size_t,
 		    uint32_t *vuids, uint32_t *vuidvalidity);
 struct backend;
@@ -106,9 +105,27 @@ int		 mbox_bmsg_cmp(const void *, const void *);
 void		 mbox_renamed(struct user *, const char *from, const char *to);
 /* Frees the user's cached views (the user context is going). */
 void		 mbox_free_all(struct user *);
-/* Frees what s holds here (the session is going). */
-void		 mbox_session_free(struct imap_session *);
-/* The view changed (a sync by `by`): tell idling sessions. */
-void		 mbox_changed(struct mbox *, struct imap_session *by);
+/* The user's view of path, opened if need be (a reference); NULL on a
+ * store error.  mbox_put drops it; the view stays cached (user.h). */
+struct mbox	*mbox_get(struct user *, const char *path);
+void		 mbox_put(struct mbox **);
+/* The servers serving c's selected folder watch it in IDLE (or not). */
+void		 mbox_sel_watch(struct mbox_client *, bool on);
+struct ufolder;
+/*
+ * sync.c: a sync of mb on c's connections; c keeps it in c->sync and cb
+ * hears how it went.  mbox_sync_free drops one (its session is going).
+ */
+void		 mbox_sync_start(struct mbox_client *, struct mbox *,
+		    const struct ufolder *, bool readonly, mbox_sync_cb *);
+void		 mbox_sync_free(struct sync *);
+/* SELECT or EXAMINE of f's part on side, first in c's queue there; false
+ * if impossible (the connection is down, the name cannot be sent). */
+bool		 mbox_select_cmd(struct mbox_client *, const struct ufolder *,
+		    int side, bool readonly, backend_data_cb *,
+		    backend_done_cb *, void *);
+/* The view changed (by a command or sync of `by`, NULL: of nobody's):
+ * the watchers of the other sessions that have it selected hear of it. */
+void		 mbox_changed(struct mbox *, struct mbox_client *by);
 
 #endif

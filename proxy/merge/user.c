@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "proxy/core/server.h"
+#include "proxy/core/status.h"
 #include "proxy/merge/folders.h"
 #include "proxy/merge/mailbox_impl.h"
-#include "proxy/core/server.h"
 #include "proxy/merge/state.h"
 #include "proxy/merge/user.h"
 
@@ -157,4 +159,26 @@ users_free_all(struct server *srv)
 {
 	while (srv->users != NULL)
 		user_free(srv->users);
+}
+
+/* The hashing worker's callbacks hold user references: it stops first. */
+void
+users_shutdown(struct server *srv)
+{
+	offline_shutdown();
+	users_free_all(srv);
+}
+
+void
+users_metrics(struct server *srv, struct evbuffer *out)
+{
+	const struct user	*u;
+	unsigned long		 n = 0;
+
+	for (u = srv->users; u != NULL; u = u->next)
+		if (u->refs > 0)
+			n++;
+	status_metric_head(out, "imapmerge_users", "gauge",
+	    "Users with at least one session.");
+	evbuffer_add_printf(out, "imapmerge_users %lu\n", n);
 }

@@ -3,8 +3,8 @@
  * state store and the open merged mailboxes, so that two clients of one
  * user see the same UIDs and hear of each other's changes.
  */
-#ifndef PROXY_USER_H
-#define PROXY_USER_H
+#ifndef PROXY_MERGE_USER_H
+#define PROXY_MERGE_USER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,5 +63,10 @@ int		 user_list_copy(struct user_list *, const struct user_list *);
 void		 user_put(struct user **);
 /* Frees every context now (shutdown). */
 void		 users_free_all(struct server *);
+/* The same after the hashing worker stopped (the daemon's exit). */
+void		 users_shutdown(struct server *);
+struct evbuffer;
+/* How many users have a session (status endpoint). */
+void		 users_metrics(struct server *, struct evbuffer *);
 
 #endif

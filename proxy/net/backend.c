@@ -21,10 +21,10 @@
 
 #include "protocol/imap_parser.h"
 #include "protocol/imap_write.h"
-#include "proxy/net/backend.h"
-#include "proxy/net/conn.h"
 #include "proxy/core/log.h"
 #include "proxy/core/server.h"
+#include "proxy/net/backend.h"
+#include "proxy/net/conn.h"
 #include "proxy/net/token.h"
 
 enum be_state {

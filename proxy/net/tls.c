@@ -12,6 +12,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "proxy/core/log.h"
+#include "proxy/core/server.h"
 #include "proxy/net/tls.h"
 
 const char *
@@ -135,4 +137,58 @@ tls_verify_error(const SSL *ssl)
 	if (res == X509_V_OK)
 		return NULL;
 	return X509_verify_cert_error_string(res);
+}
+
+/*
+ * The process's contexts (struct server): the listeners', and one per
+ * backend.
+ */
+int
+tls_contexts_new(struct server *srv)
+{
+	const struct config	*conf = srv->conf;
+	char			 err[256];
+	int			 side;
+
+	if (conf->nlisten > 0) {
+		srv->tls = tls_server_ctx(conf->tls_certificate, conf->tls_key,
+		    err, sizeof(err));
+		if (srv->tls == NULL) {
+			log_warnx("tls-certificate %s: %s",
+			    conf->tls_certificate, err);
+			return -1;
+		}
+		if (tls_server_self_signed(srv->tls))
+			log_warnx("tls-certificate %s is self-signed: clients "
+			    "will warn; replace it before users connect",
+			    conf->tls_certificate);
+	}
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		const struct backend_conf *be = &conf->backend[side];
+
+		srv->backend_tls[side] = tls_client_ctx(be->ca_file, err,
+		    sizeof(err));
+		if (srv->backend_tls[side] == NULL) {
+			log_warnx("%s: ca-file %s: %s", config_side_name(side),
+			    be->ca_file ? be->ca_file : "(system)", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+
+void
+tls_contexts_free(struct server *srv)
+{
+	int	 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (srv->backend_tls[side] != NULL) {
+			SSL_CTX_free(srv->backend_tls[side]);
+			srv->backend_tls[side] = NULL;
+		}
+	if (srv->tls != NULL)
+		SSL_CTX_free(srv->tls);
+	srv->tls = NULL;
 }

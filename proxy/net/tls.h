@@ -3,8 +3,8 @@
  * client context per backend, each with TLS 1.2 as the floor.  Backend
  * connections always verify the certificate chain and the host name.
  */
-#ifndef PROXY_TLS_H
-#define PROXY_TLS_H
+#ifndef PROXY_NET_TLS_H
+#define PROXY_NET_TLS_H
 
 #include <stddef.h>
 
@@ -29,5 +29,11 @@ const char	*tls_verify_error(const SSL *);
 
 /* The most recent OpenSSL error queue entry as text, clearing the queue. */
 const char	*tls_last_error(char *buf, size_t len);
+
+struct server;
+/* srv->tls (when there are listeners) and srv->backend_tls[] from its
+ * configuration; -1 after logging why. */
+int		 tls_contexts_new(struct server *);
+void		 tls_contexts_free(struct server *);
 
 #endif

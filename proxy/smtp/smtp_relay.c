@@ -20,12 +20,12 @@
 #include <openssl/ssl.h>
 
 #include "protocol/smtp_parse.h"
-#include "proxy/net/conn.h"
 #include "proxy/core/log.h"
 #include "proxy/core/server.h"
-#include "proxy/smtp/smtp_relay.h"
+#include "proxy/net/conn.h"
 #include "proxy/net/tls.h"
 #include "proxy/net/token.h"
+#include "proxy/smtp/smtp_relay.h"
 
 #define RELAY_REPLY_MAX		4096
 

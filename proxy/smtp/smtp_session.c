@@ -32,14 +32,14 @@
 #include "protocol/msgkey.h"
 #include "protocol/smtp_parse.h"
 #include "proxy/core/auth.h"
-#include "proxy/net/backend.h"
-#include "proxy/net/conn.h"
 #include "proxy/core/log.h"
 #include "proxy/core/server.h"
-#include "proxy/smtp/smtp_relay.h"
-#include "proxy/smtp/smtp_session.h"
+#include "proxy/net/backend.h"
+#include "proxy/net/conn.h"
 #include "proxy/merge/state.h"
 #include "proxy/merge/user.h"
+#include "proxy/smtp/smtp_relay.h"
+#include "proxy/smtp/smtp_session.h"
 
 #define SMTP_LINE_MAX		4096
 #define SMTP_TIMEOUT_S		300		/* RFC 5321 §4.5.3.2 */
@@ -873,7 +873,7 @@ smtp_session_new(struct server *srv, const struct listen_conf *lc, int fd,
  * upstream is answering or whose DATA is streaming hears 421 after its
  * reply (smtp_done).
  */
-void
+static void
 smtp_sessions_drain(struct server *srv)
 {
 	struct smtp_session	*s, *next;
@@ -889,7 +889,7 @@ smtp_sessions_drain(struct server *srv)
 	}
 }
 
-unsigned long
+static unsigned long
 smtp_sessions_count(const struct server *srv)
 {
 	const struct smtp_session	*s;
@@ -900,9 +900,17 @@ smtp_sessions_count(const struct server *srv)
 	return n;
 }
 
-void
+static void
 smtp_sessions_free_all(struct server *srv)
 {
 	while (srv->smtp_sessions != NULL)
 		smtp_free(srv->smtp_sessions);
 }
+
+const struct service smtp_service = {
+	.name = "submission",
+	.accept = smtp_session_new,
+	.drain = smtp_sessions_drain,
+	.free_all = smtp_sessions_free_all,
+	.count = smtp_sessions_count,
+};

@@ -25,8 +25,8 @@
 #include <sqlite3.h>
 
 #include "conf/config.h"
-#include "proxy/tools/report.h"
 #include "proxy/merge/state.h"
+#include "proxy/tools/report.h"
 
 enum {
 	C_LEGACY,

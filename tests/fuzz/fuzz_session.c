@@ -40,8 +40,8 @@
 #include "proxy/core/auth.h"
 #include "proxy/core/log.h"
 #include "proxy/core/server.h"
-#include "proxy/imap/session.h"
 #include "proxy/merge/user.h"
+#include "proxy/imap/session.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -879,7 +879,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The client hangs up; whatever is left is what a shutdown frees. */
 	bufferevent_flush(pair[1], EV_WRITE, BEV_FINISHED);
 	spin();
-	imap_sessions_free_all(&srv);
+	imap_service.free_all(&srv);
 	users_free_all(&srv);
 	while (fakes != NULL)
 		fake_free(fakes);

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "proxy/tools/report.h"
 #include "proxy/merge/state.h"
+#include "proxy/tools/report.h"
 #include "unit.h"
 
 static char	 dir[64];

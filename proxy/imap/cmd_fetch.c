@@ -1,13 +1,11 @@
 /*
- * Commands on merged mailboxes: SELECT, EXAMINE, STATUS, FETCH, UID FETCH,
- * NOOP, CHECK, UNSELECT, IDLE (changes are in cmd_store.c).
+ * FETCH and UID FETCH from a merged mailbox.
  *
  * UID, FLAGS, INTERNALDATE and RFC822.SIZE come from the view; other FETCH
  * items from the copy that serves each message, one UID FETCH per backend,
- * the responses rewritten with the client's sequence numbers.  Sequence
- * numbers are the session's own (mailbox.c), and what other sessions or the
- * servers changed reaches the client only where RFC 9051 §7.4.1 allows:
- * never EXPUNGE during FETCH, STORE or SEARCH.
+ * the responses rewritten with the client's sequence numbers (mailbox.c
+ * keeps the session's own).  A body fetch that sets \Seen sets it on both
+ * copies.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,202 +13,19 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/event.h>
 
 #include "protocol/fetch_att.h"
 #include "protocol/imap_parser.h"
 #include "protocol/imap_write.h"
 #include "protocol/seqset.h"
 #include "proxy/core/array.h"
-#include "proxy/net/backend.h"
-#include "proxy/merge/folders.h"
 #include "proxy/core/log.h"
+#include "proxy/net/backend.h"
 #include "proxy/merge/mailbox.h"
 #include "proxy/merge/mailbox_impl.h"
-#include "proxy/core/server.h"
-#include "proxy/imap/session_impl.h"
 #include "proxy/merge/view.h"
+#include "proxy/imap/session_impl.h"
 
-#define PERMANENTFLAGS	"\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
-
-/*
- * SELECT and EXAMINE.
- */
-static void
-select_answer(struct imap_session *s, bool ok, const char *why)
-{
-	struct view		*v = mbox_view(s);
-	const struct vmsg	*m;
-	uint32_t		 i, n, unseen = 0;
-
-	if (!ok) {
-		sess_enter(s, SESS_AUTH);
-		sess_done(s, "NO [UNAVAILABLE] Cannot open the folder now");
-		return;
-	}
-	n = mbox_count(s);
-	for (i = 1; i <= n && unseen == 0; i++)
-		if ((m = view_find(v, mbox_seq_vuid(s, i))) != NULL &&
-		    !(vmsg_flags(m) & VF_SEEN))
-			unseen = i;
-	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-	    "\\Draft)\r\n");
-	sess_printf(s, "* OK [PERMANENTFLAGS (%s)] Limited\r\n",
-	    mbox_readonly(s) ? "" : PERMANENTFLAGS);
-	sess_printf(s, "* %u EXISTS\r\n* 0 RECENT\r\n", n);
-	if (unseen != 0)
-		sess_printf(s, "* OK [UNSEEN %u] First unseen\r\n", unseen);
-	sess_printf(s, "* OK [UIDVALIDITY %u] UIDs valid\r\n",
-	    view_uidvalidity(v));
-	sess_printf(s, "* OK [UIDNEXT %u] Predicted next UID\r\n",
-	    view_uidnext(v));
-	sess_enter(s, SESS_SELECTED);
-	sess_done(s, "OK [%s] %s completed", mbox_readonly(s) ? "READ-ONLY" :
-	    "READ-WRITE", mbox_readonly(s) ? "EXAMINE" : "SELECT");
-}
-
-static void
-select_common(struct imap_session *s, const struct imap_arg *args,
-    size_t nargs, bool readonly)
-{
-	const struct ufolder	*f;
-	char			*path;
-
-	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
-		sess_done(s, "BAD Invalid mailbox name");
-		return;
-	}
-	f = s->folders != NULL ? folders_find(s->folders, path) : NULL;
-	free(path);
-	/* RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected. */
-	if (s->state == SESS_SELECTED) {
-		mbox_close(s);
-		sess_enter(s, SESS_AUTH);
-		sess_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
-	}
-	if (f == NULL || !folder_selectable(f)) {
-		sess_done(s, "NO [NONEXISTENT] No such folder");
-		return;
-	}
-	mbox_select(s, f, readonly, select_answer);
-}
-
-void
-cmd_select(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	select_common(s, args, nargs, false);
-}
-
-void
-cmd_examine(struct imap_session *s, const struct imap_arg *args,
-    size_t nargs)
-{
-	select_common(s, args, nargs, true);
-}
-
-/*
- * STATUS.
- */
-#define ST_MESSAGES	0x01
-#define ST_UIDNEXT	0x02
-#define ST_UIDVALIDITY	0x04
-#define ST_UNSEEN	0x08
-#define ST_RECENT	0x10
-
-static void
-status_answer(struct imap_session *s, bool ok, struct view *v,
-    const char *why)
-{
-	struct evbuffer	*out;
-	unsigned int	 want = (unsigned int)(uintptr_t)s->cmd_arg;
-	size_t		 i, unseen = 0;
-	const char	*sep = "";
-
-	if (!ok || v == NULL || (out = evbuffer_new()) == NULL) {
-		free(s->cmd_text);
-		s->cmd_text = NULL;
-		sess_done(s, "NO [UNAVAILABLE] Cannot read the folder now");
-		return;
-	}
-	for (i = 0; i < view_count(v) && (want & ST_UNSEEN); i++)
-		if (!(vmsg_flags(view_at(v, i)) & VF_SEEN))
-			unseen++;
-	mbox_notify(s, true);
-	evbuffer_add_printf(out, "* STATUS ");
-	imap_write_mailbox(out, s->cmd_text, 0);
-	evbuffer_add(out, " (", 2);
-#define ITEM(bit, fmt, val) if (want & (bit)) {				\
-	evbuffer_add_printf(out, "%s" fmt, sep, val);			\
-	sep = " ";							\
-}
-	ITEM(ST_MESSAGES, "MESSAGES %zu", view_count(v));
-	ITEM(ST_UIDNEXT, "UIDNEXT %u", view_uidnext(v));
-	ITEM(ST_UIDVALIDITY, "UIDVALIDITY %u", view_uidvalidity(v));
-	ITEM(ST_UNSEEN, "UNSEEN %zu", unseen);
-	ITEM(ST_RECENT, "RECENT %d", 0);
-#undef ITEM
-	evbuffer_add(out, ")\r\n", 3);
-	sess_write_buffer(s, out);
-	evbuffer_free(out);
-	free(s->cmd_text);
-	s->cmd_text = NULL;
-	sess_done(s, "OK STATUS completed");
-}
-
-void
-cmd_status(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	static const struct {
-		const char	*name;
-		unsigned int	 bit;
-	} items[] = {
-		{ "MESSAGES", ST_MESSAGES }, { "UIDNEXT", ST_UIDNEXT },
-		{ "UIDVALIDITY", ST_UIDVALIDITY }, { "UNSEEN", ST_UNSEEN },
-		{ "RECENT", ST_RECENT },
-	};
-	const struct imap_arg	*list;
-	const struct ufolder	*f;
-	const char		*a, *wire;
-	unsigned int		 want = 0, bit;
-	size_t			 n, i, j;
-	char			*path;
-
-	if (nargs != 2 || !imap_arg_get_list(&args[1], &list, &n) || n == 0 ||
-	    !imap_arg_get_astring(&args[0], &wire) ||
-	    (path = sess_mailbox_arg(&args[0])) == NULL) {
-		sess_done(s, "BAD STATUS needs a mailbox and a list of items");
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		bit = 0;
-		for (j = 0; j < sizeof(items) / sizeof(items[0]); j++)
-			if (imap_arg_get_atom(&list[i], &a) &&
-			    strcasecmp(a, items[j].name) == 0)
-				bit = items[j].bit;
-		if (bit == 0) {
-			free(path);
-			sess_done(s, "BAD Unknown STATUS item");
-			return;
-		}
-		want |= bit;
-	}
-	f = s->folders != NULL ? folders_find(s->folders, path) : NULL;
-	free(path);
-	if (f == NULL || !folder_selectable(f)) {
-		sess_done(s, "NO [NONEXISTENT] No such folder");
-		return;
-	}
-	if ((s->cmd_text = strdup(wire)) == NULL) {
-		sess_done(s, "NO [SERVERBUG] Out of memory");
-		return;
-	}
-	s->cmd_arg = (void *)(uintptr_t)want;
-	mbox_status(s, f, status_answer);
-}
-
-/*
- * FETCH.
- */
 struct fmap {
 	uint32_t	 buid;
 	uint32_t	 seq;
@@ -440,7 +255,7 @@ fetch_seq(struct fetch_req *q, int side, const struct imap_arg *items,
 	key.buid = uid;
 	if (uid == 0 || (hit = bsearch(&key, q->map[side], q->n[side],
 	    sizeof(key), fmap_cmp)) == NULL || (*mp = view_find(mbox_view(
-	    q->s), mbox_seq_vuid(q->s, hit->seq))) == NULL)
+	    &q->s->mc), mbox_seq_vuid(&q->s->mc, hit->seq))) == NULL)
 		return 0;
 	return hit->seq;
 }
@@ -459,7 +274,7 @@ fetch_literal(struct backend *b, const struct imap_arg *items, size_t n,
 	if (depth == 1 && !q->cur.open && q->hold == NULL &&
 	    (seq = fetch_seq(q, backend_side(b), items, n, &m)) != 0) {
 		evbuffer_add_printf(out, "* %u FETCH (", seq);
-		q->cur.wrote = fetch_local(q, out, mbox_view(s), m, 0);
+		q->cur.wrote = fetch_local(q, out, mbox_view(&s->mc), m, 0);
 		q->cur.open = true;
 		q->cur.next = 0;
 	}
@@ -508,7 +323,7 @@ fetch_data(struct backend *b, const struct imap_response *r, void *arg)
 	if ((seq = fetch_seq(q, backend_side(b), items, n, &m)) != 0 &&
 	    (out = evbuffer_new()) != NULL) {
 		evbuffer_add_printf(out, "* %u FETCH (", seq);
-		q->cur.wrote = fetch_local(q, out, mbox_view(s), m, 0);
+		q->cur.wrote = fetch_local(q, out, mbox_view(&s->mc), m, 0);
 		write_items(q, out, items, 0, n);
 		evbuffer_add(out, ")\r\n", 3);
 		sess_write_buffer(s, out);
@@ -529,7 +344,7 @@ static void
 fetch_mark_seen(struct fetch_req *q)
 {
 	struct imap_session	*s = q->s;
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	const struct vmsg	*m;
 	uint32_t		*uids[BACKEND_COUNT] = { NULL, NULL };
 	size_t			 nuids[BACKEND_COUNT] = { 0, 0 }, i;
@@ -537,7 +352,7 @@ fetch_mark_seen(struct fetch_req *q)
 
 	for (src = 0; src < BACKEND_COUNT; src++) {
 		for (i = 0; i < q->n[src]; i++) {
-			if ((m = view_find(v, mbox_seq_vuid(s,
+			if ((m = view_find(v, mbox_seq_vuid(&s->mc,
 			    q->map[src][i].seq))) == NULL)
 				continue;
 			/* The copy the migration makes is read too. */
@@ -571,13 +386,13 @@ fetch_mark_seen(struct fetch_req *q)
 			seqset_format_list(uids[side], nuids[side], cmd);
 			evbuffer_add_printf(cmd, " +FLAGS.SILENT (\\Seen)");
 			evbuffer_add(cmd, "", 1);
-			backend_cmd(s->be[side], (const char *)evbuffer_pullup(
-			    cmd, -1), NULL, NULL, NULL);
+			backend_cmd(s->mc.be[side], (const char *)
+			    evbuffer_pullup(cmd, -1), NULL, NULL, NULL);
 			evbuffer_free(cmd);
 		}
 		free(uids[side]);
 	}
-	mbox_changed(s->sel->mb, s);
+	mbox_changed(s->mc.sel->mb, &s->mc);
 }
 
 static void
@@ -586,10 +401,9 @@ fetch_finish(struct fetch_req *q)
 	struct imap_session	*s = q->s;
 	bool			 failed = q->failed;
 
-	if (!failed && q->fa.sets_seen && !mbox_readonly(s))
+	if (!failed && q->fa.sets_seen && !mbox_readonly(&s->mc))
 		fetch_mark_seen(q);
 	fetch_req_free(q);
-	mbox_notify(s, false);
 	if (failed)
 		sess_done(s, "NO [UNAVAILABLE] Some messages could not be "
 		    "read now");
@@ -710,13 +524,13 @@ fetch_send(struct fetch_req *q, int side)
 		evbuffer_add_printf(cmd, "%s", q->fa.upstream);
 	evbuffer_add(cmd, ")", 2);
 	free(uids);
-	if (q->s->be[side] == NULL || !backend_ready(q->s->be[side])) {
+	if (q->s->mc.be[side] == NULL || !backend_ready(q->s->mc.be[side])) {
 		q->failed = true;
 		evbuffer_free(cmd);
 		return;
 	}
 	q->pending++;
-	backend_cmd_stream(q->s->be[side], (const char *)evbuffer_pullup(cmd,
+	backend_cmd_stream(q->s->mc.be[side], (const char *)evbuffer_pullup(cmd,
 	    -1), fetch_data, fetch_literal, fetch_done, q);
 	evbuffer_free(cmd);
 }
@@ -725,13 +539,13 @@ static void
 fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
     bool uid)
 {
-	struct view		*v = mbox_view(s);
+	struct view		*v = mbox_view(&s->mc);
 	struct fetch_req	*q;
 	struct seqset		 set = { NULL, 0, 0 };
 	struct evbuffer		*out = NULL;
 	const struct vmsg	*m;
 	const char		*text, *err = "Invalid sequence set";
-	uint32_t		 seq, n = mbox_count(s), vuid, max;
+	uint32_t		 seq, n = mbox_count(&s->mc), vuid, max;
 	size_t			 vi;
 	int			 side;
 
@@ -749,7 +563,7 @@ fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		sess_done(s, "BAD %s", err);
 		return;
 	}
-	max = uid ? (n > 0 ? mbox_seq_vuid(s, n) : 0) : n;
+	max = uid ? (n > 0 ? mbox_seq_vuid(&s->mc, n) : 0) : n;
 	if (!uid && seqset_contains(&set, 0)) {
 		seqset_clear(&set);
 		fetch_req_free(q);
@@ -760,7 +574,7 @@ fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	out = evbuffer_new();
 	/* Both the session's numbers and the view run in vuid order. */
 	for (seq = 1, vi = 0; seq <= n && out != NULL; seq++) {
-		vuid = mbox_seq_vuid(s, seq);
+		vuid = mbox_seq_vuid(&s->mc, seq);
 		if (!seqset_contains(&set, uid ? vuid : seq))
 			continue;
 		while (vi < view_count(v) && view_at(v, vi)->vuid < vuid)
@@ -807,229 +621,8 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 }
 
 void
-cmd_uid(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	const char	*sub;
-
-	if (nargs < 1 || !imap_arg_get_atom(&args[0], &sub)) {
-		sess_done(s, "BAD UID needs a command");
-		return;
-	}
-	if (strcasecmp(sub, "FETCH") == 0)
-		fetch_run(s, args + 1, nargs - 1, true);
-	else if (strcasecmp(sub, "STORE") == 0)
-		sess_uid_store(s, args + 1, nargs - 1);
-	else if (strcasecmp(sub, "EXPUNGE") == 0)
-		sess_uid_expunge(s, args + 1, nargs - 1);
-	else if (strcasecmp(sub, "SEARCH") == 0)
-		sess_uid_search(s, args + 1, nargs - 1);
-	else if (strcasecmp(sub, "COPY") == 0)
-		sess_uid_copy(s, args + 1, nargs - 1);
-	else if (strcasecmp(sub, "MOVE") == 0)
-		sess_uid_move(s, args + 1, nargs - 1);
-	else
-		sess_done(s, "BAD UID %s is not supported", "command");
-}
-
-/*
- * NOOP, CHECK, UNSELECT.
- */
-static void
-noop_synced(struct imap_session *s, bool ok, const char *why)
-{
-	char	*name = s->cmd_text;
-
-	/* Taken out first: sess_done may run the next command, which may
-	 * set cmd_text again. */
-	s->cmd_text = NULL;
-	mbox_notify(s, true);
-	sess_done(s, "OK %s completed", name != NULL ? name : "NOOP");
-	free(name);
-}
-
-/* NOOP asks the servers and syncs only on news; CHECK syncs in full. */
-static void
-resync_command(struct imap_session *s, const char *name,
-    void (*sync)(struct imap_session *, mbox_sync_cb *))
-{
-	if (s->state != SESS_SELECTED) {
-		sess_done(s, "OK %s completed", name);
-		return;
-	}
-	s->cmd_text = strdup(name);
-	sync(s, noop_synced);
-}
-
-void
-cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	resync_command(s, "NOOP", mbox_check);
-}
-
-void
-cmd_check(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	resync_command(s, "CHECK", mbox_resync);
-}
-
-void
-cmd_unselect(struct imap_session *s, const struct imap_arg *args,
+cmd_uid_fetch(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
-	mbox_close(s);
-	sess_enter(s, SESS_AUTH);
-	sess_done(s, "OK UNSELECT completed");
-}
-
-/*
- * IDLE (RFC 2177): the backends that offer IDLE are put in IDLE on the
- * backing folders (or stay in the IDLE they watch the folder in between
- * commands, mailbox.c) and any news from them starts a sync at once;
- * besides, the folder is synced every poll-interval (a backend without
- * IDLE, a change IDLE does not report).  What changed goes out at once,
- * other sessions' changes too.
- */
-static void	 idle_arm(struct imap_session *);
-static void	 idle_backends(struct imap_session *);
-
-static void
-idle_polled(struct imap_session *s, bool ok, const char *why)
-{
-	if (s->sel == NULL)
-		return;
-	if (s->sel->idling) {
-		mbox_notify(s, true);
-		idle_arm(s);
-		idle_backends(s);
-	} else {
-		mbox_notify(s, true);
-		sess_done(s, "OK IDLE terminated");
-	}
-}
-
-static void
-idle_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct imap_session	*s = arg;
-
-	sess_hold(s);
-	if (s->sel != NULL && s->sel->idling && s->sync == NULL)
-		mbox_resync(s, idle_polled);
-	sess_release(s);
-}
-
-static void
-idle_backend_data(struct backend *b, const struct imap_response *r,
-    void *arg)
-{
-	struct imap_session	*s = arg;
-
-	if (s->sel == NULL || !s->sel->idling || s->sync != NULL)
-		return;
-	if (mbox_is_news(r)) {
-		log_sess(LOG_DEBUG, s->sid, "event=backend-news side=%s",
-		    backend_name(b));
-		/* Queuing the sync's SELECT ends the backends' IDLE. */
-		mbox_resync(s, idle_polled);
-	}
-}
-
-void
-sess_idle_kick(struct imap_session *s)
-{
-	if (s->sel != NULL && s->sel->idling && s->sync == NULL)
-		mbox_resync(s, idle_polled);
-}
-
-static void
-idle_backends(struct imap_session *s)
-{
-	const struct ufolder	*f;
-	int			 side;
-
-	if (s->sel == NULL || s->folders == NULL ||
-	    (f = folders_find(s->folders, s->sel->path)) == NULL)
-		return;
-	for (side = 0; side < BACKEND_COUNT; side++)
-		if (f->part[side].present && !f->part[side].noselect &&
-		    s->be[side] != NULL)
-			backend_idle(s->be[side], idle_backend_data, s);
-}
-
-static void
-idle_arm(struct imap_session *s)
-{
-	unsigned int	 ms = s->conf->poll_interval_ms;
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	if (s->sel == NULL)
-		return;
-	if (s->sel->poll == NULL)
-		s->sel->poll = evtimer_new(s->srv->base, idle_tick, s);
-	if (s->sel->poll != NULL)
-		evtimer_add(s->sel->poll, &tv);
-}
-
-void
-cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs)
-{
-	if (nargs != 0) {
-		sess_done(s, "BAD IDLE takes no arguments");
-		return;
-	}
-	mbox_notify(s, true);
-	sess_printf(s, "+ idling\r\n");
-	s->inmode = IN_IDLE;
-	if (s->sel != NULL) {
-		s->sel->idling = true;
-		idle_arm(s);
-		/* The servers' IDLE goes on; news they told of before, now. */
-		if (s->sel->pushed)
-			sess_idle_kick(s);
-		else
-			idle_backends(s);
-	}
-}
-
-/* The client's line during IDLE: DONE ends it, anything else is BAD. */
-int
-sess_idle_line(struct imap_session *s, struct evbuffer *in)
-{
-	struct evbuffer_ptr	 p;
-	char			 line[8];
-	size_t			 len;
-
-	p = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-	if (p.pos == -1) {
-		if (evbuffer_get_length(in) > 1024) {
-			sess_printf(s, "* BYE Line too long\r\n");
-			sess_close(s, "IDLE line too long");
-		}
-		return 0;
-	}
-	len = (size_t)p.pos;
-	memset(line, 0, sizeof(line));
-	evbuffer_remove(in, line, len < sizeof(line) - 1 ? len :
-	    sizeof(line) - 1);
-	if (len >= sizeof(line) - 1)
-		evbuffer_drain(in, len - (sizeof(line) - 1));
-	evbuffer_drain(in, 1);
-	len = strcspn(line, "\r");
-	line[len] = '\0';
-	s->inmode = IN_COMMAND;
-	if (s->sel != NULL) {
-		s->sel->idling = false;
-		if (s->sel->poll != NULL)
-			evtimer_del(s->sel->poll);
-	}
-	backend_idle_stop(s->be[BACKEND_LEGACY]);
-	backend_idle_stop(s->be[BACKEND_NEW]);
-	if (strcasecmp(line, "DONE") != 0) {
-		sess_done(s, "BAD Expected DONE");
-		return 1;
-	}
-	/* A poll under way finishes the command when it is back. */
-	if (s->sync == NULL)
-		sess_done(s, "OK IDLE terminated");
-	return s->sync == NULL;
+	fetch_run(s, args, nargs, true);
 }
