@@ -2,6 +2,7 @@
 #
 #   make            build build/imapmerge
 #   make check      install what is missing (as root), build, run every test
+#   make depcheck   check the layers' #include rule; make check runs it first
 #   make demo       start the test bed with sample mail (and imapmerge in front)
 #   make asan       build and run the whole suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets (parsers, whole session), run
@@ -71,7 +72,7 @@ PROG		:= $(if $(MAIN_SRC),$(B)/imapmerge)
 
 .PHONY: all check test unit demo demo-down asan fuzz bench install uninstall \
 	install-host \
-	clean deps
+	clean deps depcheck
 .DELETE_ON_ERROR:
 
 all: $(PROG) $(LIBPROTO)
@@ -109,8 +110,12 @@ unit: $(UNIT_BIN)
 deps:
 	@tests/deps build test clients
 
+depcheck:
+	@$(PYTHON) tests/depcheck
+
 # The whole suite: C unit tests, then pytest against the real test bed.
 check: deps
+	@$(PYTHON) tests/depcheck
 	$(MAKE) all unit
 	$(PYTHON) tests/run --build $(B)
 
