@@ -697,3 +697,88 @@ def test_noop_answered_from_watching_servers(testbed, user):
         if frozen:
             tb.signal_dovecot(testbed.dir, "new", signal.SIGCONT)
         im.stop()
+
+
+# What a session hears of another session's EXPUNGE and APPEND at the end
+# of each command (RFC 9051 §7.5.1; Dovecot's COMMAND_FLAG_USES_SEQS and
+# _BREAKS_SEQS).  Each step: the other session expunges one message and
+# appends one, then this one runs the command.
+NEWS_STEPS = [
+    ("FETCH", "c FETCH 1 (FLAGS)"),
+    ("STORE", "c STORE 1 +FLAGS (\\Flagged)"),
+    ("SEARCH", "c SEARCH ALL"),
+    ("UID FETCH", "c UID FETCH 1:* (FLAGS)"),
+    ("UID STORE", "c UID STORE 1:* -FLAGS (\\Flagged)"),
+    ("UID SEARCH", "c UID SEARCH ALL"),
+    ("COPY", "c COPY 1 News"),
+    ("UID COPY", "c UID COPY 1 News"),
+    ("APPEND", None),
+    ("LIST", 'c LIST "" INBOX'),
+    ("STATUS", "c STATUS INBOX (MESSAGES)"),
+    ("EXPUNGE", "c EXPUNGE"),
+    ("CHECK", "c CHECK"),
+    ("NOOP", "c NOOP"),
+]
+
+
+def append_raw(conn, folder, text):
+    """APPEND text to folder on a raw connection; the lines it got."""
+    msg = text.encode()
+    conn.s.sendall(b"p APPEND %s {%d+}\r\n" % (folder.encode(), len(msg)) +
+                   msg + b"\r\n")
+    lines = [conn.readline()]
+    while not lines[-1].startswith(b"p "):
+        lines.append(conn.readline())
+    assert lines[-1].startswith(b"p OK"), lines
+    return lines
+
+
+def news_by_command(testbed, port, user, run):
+    """{command: (an EXPUNGE came, an EXISTS came, an EXPUNGE came with it
+    or with the NOOP after)}: what was held back comes at that NOOP."""
+    a = Idler(testbed, port, user)
+    b = Idler(testbed, port, user)
+    heard = {}
+    try:
+        folder = f"News-{run}"
+        a.cmd(f"c CREATE {folder}")
+        for i, (name, line) in enumerate(NEWS_STEPS):
+            first = b.cmd("x UID SEARCH ALL")
+            # The last one: the client's message 1 stays for COPY.
+            uid = [ln for ln in first if ln.startswith(b"* SEARCH")][0] \
+                .split()[-1].decode()
+            b.cmd(f"x UID STORE {uid} +FLAGS.SILENT (\\Deleted)")
+            b.cmd(f"x UID EXPUNGE {uid}")
+            append_raw(b, "INBOX", f"From: b@example.ac.jp\r\nSubject: "
+                       f"news {i}\r\nMessage-ID: <news-{run}-{i}@example."
+                       f"ac.jp>\r\n\r\nstep {i}\r\n")
+            if line is None:
+                got = append_raw(a, folder, f"Subject: own {i}\r\nMessage-"
+                                 f"ID: <own-{run}-{i}@example.ac.jp>\r\n"
+                                 f"\r\nown\r\n")
+            else:
+                got = a.cmd(line.replace("News", folder))
+            later = a.cmd("n NOOP")
+            heard[name] = (any(ln.endswith(b" EXPUNGE\r\n") for ln in got),
+                           any(ln.endswith(b" EXISTS\r\n") for ln in got),
+                           any(ln.endswith(b" EXPUNGE\r\n") for ln in got +
+                               later))
+    finally:
+        a.close()
+        b.close()
+    return heard
+
+
+def test_news_follow_the_command_as_dovecots(testbed, imapmerge, user):
+    """The same exchange against Dovecot directly and through imapmerge:
+    what another session changed reaches the client at the end of the same
+    commands, EXPUNGE only where sequence numbers may change (never after
+    FETCH, STORE, SEARCH or COPY; after their UID forms, as Dovecot does),
+    and nothing held back is lost: it comes with the NOOP after."""
+    name, _ = user
+    testbed.seed(name, count=len(NEWS_STEPS) + 2, migrated=0, seed_value=41)
+    direct = news_by_command(testbed, int(testbed.env["LEGACY_IMAPS_PORT"]),
+                             user, "direct")
+    merged = news_by_command(testbed, imapmerge.imaps_port, user, "merged")
+    assert all(seen for _, _, seen in merged.values()), merged
+    assert merged == direct
