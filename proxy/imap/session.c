@@ -90,16 +90,11 @@ sess_printf(struct imap_session *s, const char *fmt, ...)
 void
 sess_news(struct imap_session *s)
 {
-	struct evbuffer	*out;
-
 	if (s->state != SESS_SELECTED || s->cmd == NULL || s->bev == NULL ||
 	    !(s->cmd->flags & (CMD_USES_SEQS | CMD_BREAKS_SEQS)))
 		return;
-	if ((out = evbuffer_new()) == NULL)
-		return;
-	mbox_news(&s->mc, !(s->cmd->flags & CMD_USES_SEQS), out);
-	sess_write_buffer(s, out);
-	evbuffer_free(out);
+	mbox_news(&s->mc, !(s->cmd->flags & CMD_USES_SEQS),
+	    bufferevent_get_output(s->bev));
 }
 
 /* The merge layer's news: a client in IDLE hears them now. */
@@ -133,11 +128,7 @@ static const struct mbox_watcher sess_watcher = {
 	.progress = sess_mbox_progress,
 };
 
-/*
- * Ends the current command with "tag STATUS text" and reads the next.
- * OK and NO carry the news of the selected folder before them; BAD does
- * not (the command did not run).
- */
+/* The answer sess_done() is given is a BAD (it may come as "%s"). */
 static bool
 sess_done_bad(const char *fmt, va_list ap)
 {
@@ -149,6 +140,11 @@ sess_done_bad(const char *fmt, va_list ap)
 	return strcmp(head, "BAD") == 0;
 }
 
+/*
+ * Ends the current command with "tag STATUS text" and reads the next.
+ * OK and NO carry the news of the selected folder before them; BAD does
+ * not (the command did not run).
+ */
 void
 sess_done(struct imap_session *s, const char *fmt, ...)
 {

@@ -156,3 +156,32 @@ def test_objects_respect_layers():
                            f"{depcheck.name(used)})")
     assert used_across > 0, "no object uses another layer's symbol: nm found nothing?"
     assert not bad, f"{len(bad)} references across the layers:\n" + "\n".join(bad)
+
+
+def calls_of(function):
+    """(file, line) of each call of function in proxy/ but its definition."""
+    pattern = __import__("re").compile(r"\b%s\s*\(" % function)
+    found = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "proxy", "**", "*.c"),
+                                 recursive=True)):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        for i, line in enumerate(lines):
+            if pattern.search(line) and not (i > 0 and lines[i - 1] in
+                                             ("void", "static void")):
+                found.append((os.path.relpath(path, ROOT), i + 1))
+    return found
+
+
+def test_news_told_in_one_place():
+    """The untagged EXPUNGE/EXISTS/FETCH of a selected folder are written
+    by the merge layer's mbox_news() into a buffer the session gives, and
+    only the session's sess_news() asks for them; the merge layer reaches
+    a session through its watcher, never by calling into it."""
+    calls = calls_of("mbox_news")
+    assert [path for path, _ in calls] == ["proxy/imap/session.c"], calls
+    for path in glob.glob(os.path.join(ROOT, "proxy", "merge", "*.[ch]")):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        assert "sess_" not in text.replace("sessions", ""), path
+        assert "proxy/imap/" not in text and "proxy/smtp/" not in text, path
