@@ -90,7 +90,7 @@ idle_backends(struct imap_session *s)
 	    (f = folders_find(s->mc.folders, s->mc.sel->path)) == NULL)
 		return;
 	for (side = 0; side < BACKEND_COUNT; side++)
-		if (f->part[side].present && !f->part[side].noselect &&
+		if (folder_serves(f, side) &&
 		    s->mc.be[side] != NULL)
 			backend_idle(s->mc.be[side], idle_backend_data, s);
 }

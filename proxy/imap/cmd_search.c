@@ -501,6 +501,10 @@ send_leaves(struct search_req *q)
 		for (side = 0; side < BACKEND_COUNT; side++) {
 			struct backend *b = q->s->mc.be[side];
 
+			/* A server without the folder has none of its
+			 * messages, and no folder selected to search. */
+			if (!mbox_serves(&q->s->mc, side))
+				continue;
 			if (b == NULL || !backend_ready(b)) {
 				if (view_count(mbox_view(&q->s->mc)) > 0)
 					q->failed = true;

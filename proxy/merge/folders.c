@@ -113,12 +113,18 @@ folders_role(const struct folders *fs, enum folder_role role)
 }
 
 bool
+folder_serves(const struct ufolder *f, int side)
+{
+	return f->part[side].present && !f->part[side].noselect;
+}
+
+bool
 folder_selectable(const struct ufolder *f)
 {
 	int	 side;
 
 	for (side = 0; side < BACKEND_COUNT; side++)
-		if (f->part[side].present && !f->part[side].noselect)
+		if (folder_serves(f, side))
 			return true;
 	return false;
 }

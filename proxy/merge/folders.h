@@ -62,6 +62,8 @@ const struct ufolder *folders_at(const struct folders *, size_t);
 const struct ufolder *folders_find(const struct folders *, const char *path);
 /* The folder of a role, or NULL. */
 const struct ufolder *folders_role(const struct folders *, enum folder_role);
+/* The folder has a part on side that can hold messages. */
+bool		 folder_serves(const struct ufolder *, int side);
 bool		 folder_selectable(const struct ufolder *);
 bool		 folder_subscribed(const struct ufolder *);
 

@@ -237,6 +237,16 @@ mbox_resync(struct mbox_client *c, mbox_sync_cb *cb)
 }
 
 bool
+mbox_serves(const struct mbox_client *c, int side)
+{
+	const struct ufolder	*f;
+
+	return c->sel != NULL && c->folders != NULL &&
+	    (f = folders_find(c->folders, c->sel->path)) != NULL &&
+	    folder_serves(f, side);
+}
+
+bool
 mbox_pushed(const struct mbox_client *c)
 {
 	return c->sel != NULL && c->sel->pushed;
@@ -280,9 +290,8 @@ mbox_sel_watch(struct mbox_client *c, bool on)
 	if (on && c->sel != NULL && c->folders != NULL)
 		f = folders_find(c->folders, c->sel->path);
 	for (side = 0; side < BACKEND_COUNT; side++) {
-		ms = f != NULL && f->part[side].present &&
-		    !f->part[side].noselect ? c->conf->backend_idle_after_ms :
-		    0;
+		ms = f != NULL && folder_serves(f, side) ?
+		    c->conf->backend_idle_after_ms : 0;
 		if (c->be[side] != NULL)
 			backend_watch(c->be[side], ms, ms ? watch_data : NULL,
 			    ms ? c : NULL);
@@ -350,7 +359,7 @@ mbox_check(struct mbox_client *c, mbox_sync_cb *cb)
 	}
 	/* Every side serving the folder must be there to answer for it. */
 	for (side = 0; side < BACKEND_COUNT; side++)
-		if (f->part[side].present && !f->part[side].noselect) {
+		if (folder_serves(f, side)) {
 			if (!mbox_side_up(c, side)) {
 				mbox_resync(c, cb);
 				return;
@@ -393,7 +402,7 @@ reselect(struct mbox_client *c)
 	    NULL)
 		return;
 	for (side = 0; side < BACKEND_COUNT; side++)
-		if (f->part[side].present && !f->part[side].noselect)
+		if (folder_serves(f, side))
 			mbox_select_cmd(c, f, side, c->sel->readonly, NULL,
 			    NULL, NULL);
 }
@@ -510,7 +519,7 @@ mbox_reselect_side(struct mbox_client *c, int side)
 
 	if (c->sel == NULL || c->folders == NULL ||
 	    (f = folders_find(c->folders, c->sel->path)) == NULL ||
-	    !f->part[side].present || f->part[side].noselect)
+	    !folder_serves(f, side))
 		return;
 	/* What changed meanwhile is no news to the new connection: the
 	 * next NOOP must sync in full (mbox_check). */

@@ -72,6 +72,8 @@ struct mbox_client {
 
 /* A connection to side is logged in and ready for commands. */
 bool		 mbox_side_up(const struct mbox_client *, int side);
+/* The selected folder has a part on side that holds messages. */
+bool		 mbox_serves(const struct mbox_client *, int side);
 
 /*
  * Opens the view of folder f for c (shared with the user's other sessions

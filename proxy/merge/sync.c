@@ -502,7 +502,7 @@ mbox_select_cmd(struct mbox_client *c, const struct ufolder *f, int side,
 static bool
 sync_select_side(struct sync *y, const struct ufolder *f, int side)
 {
-	if (!f->part[side].present || f->part[side].noselect)
+	if (!folder_serves(f, side))
 		return true;
 	y->side[side].active = true;
 	if (!mbox_side_up(y->c, side)) {

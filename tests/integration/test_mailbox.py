@@ -782,3 +782,29 @@ def test_news_follow_the_command_as_dovecots(testbed, imapmerge, user):
     merged = news_by_command(testbed, imapmerge.imaps_port, user, "merged")
     assert all(seen for _, _, seen in merged.values()), merged
     assert merged == direct
+
+
+def test_search_in_a_folder_on_one_server(testbed, imapmerge, user):
+    """A SEARCH key the view cannot answer goes only to the servers that
+    hold the folder: one that exists on the legacy server only, and one
+    made through imapmerge on the new server only, search like INBOX."""
+    name, _ = user
+    ids = testbed.seed(name, folder="Projects", count=5, seed_value=43)
+    c = login(testbed, imapmerge, user)
+    typ, _ = c.select("Projects")
+    assert typ == "OK"
+    typ, data = c.uid("SEARCH", "HEADER", "Message-ID", ids[2])
+    assert typ == "OK" and len(data[0].split()) == 1, data
+    assert uid_of(c, ids[2]) == int(data[0])
+    typ, data = c.search(None, "TEXT", "nothing-has-this")
+    assert typ == "OK" and data == [b""], data
+    assert c.create("Reports")[0] == "OK"
+    msg = (b"From: a@example.ac.jp\r\nSubject: quarterly figures\r\n"
+           b"Message-ID: <reports-43@example.ac.jp>\r\n\r\nfigures\r\n")
+    assert c.append("Reports", None, None, msg)[0] == "OK"
+    c.select("Reports")
+    typ, data = c.search(None, "SUBJECT", "quarterly")
+    assert (typ, data) == ("OK", [b"1"]), (typ, data)
+    typ, data = c.search(None, "BODY", "figures", "SINCE", "1-Jan-2000")
+    assert (typ, data) == ("OK", [b"1"]), (typ, data)
+    c.logout()
