@@ -1072,6 +1072,10 @@ be_tagged(struct backend *b, const struct imap_response *r)
 		res.text = "throttled by the server";
 		res.throttled = 1;
 	}
+	/* The upload is over: done() may start the next one (pipelined
+	 * APPENDs, the next command read as this one is answered). */
+	if (b->up == c)
+		b->up = NULL;
 	if (c->done != NULL)
 		c->done(b, &res, c->arg);
 	be_cmd_free(b, c);

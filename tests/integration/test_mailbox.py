@@ -808,3 +808,30 @@ def test_search_in_a_folder_on_one_server(testbed, imapmerge, user):
     typ, data = c.search(None, "BODY", "figures", "SINCE", "1-Jan-2000")
     assert (typ, data) == ("OK", [b"1"]), (typ, data)
     c.logout()
+
+
+def test_pipelined_appends(testbed, imapmerge, user):
+    """APPENDs a client pipelines in one write (LITERAL+) queue behind
+    each other: each one is answered OK with its own APPENDUID."""
+    name, _ = user
+    testbed.seed(name, count=2, seed_value=44)
+    c = Idler(testbed, imapmerge.imaps_port, user)
+    batch = b""
+    for i in range(5):
+        msg = (b"From: a@example.ac.jp\r\nSubject: pipelined %d\r\n"
+               b"Message-ID: <pipelined-%d@example.ac.jp>\r\n\r\n%s\r\n"
+               % (i, i, b"x" * (100 + 70000 * (i % 2))))
+        batch += b"p%d APPEND INBOX {%d+}\r\n" % (i, len(msg)) + msg + b"\r\n"
+    c.s.sendall(batch)
+    done = {}
+    while len(done) < 5:
+        ln = c.readline()
+        assert ln is not None, done
+        if ln.startswith(b"p"):
+            done[ln.split()[0]] = ln
+    assert all(ln.split()[1] == b"OK" and b"APPENDUID" in ln
+               for ln in done.values()), done
+    lines = c.cmd("s UID SEARCH SUBJECT pipelined")
+    found = [ln for ln in lines if ln.startswith(b"* SEARCH")][0].split()[2:]
+    assert len(found) == 5, lines
+    c.close()
