@@ -208,11 +208,13 @@ static const char *
 ap_parse(struct append_req *q, const struct imap_arg *args, size_t nargs)
 {
 	const struct imap_arg	*list;
-	const char		*date;
+	const char		*date, *why;
 	size_t			 n, i = 1;
 
-	if (nargs < 1 || (q->path = sess_mailbox_arg(&args[0])) == NULL)
-		return "BAD Invalid mailbox name";
+	if (nargs < 1)
+		return "BAD APPEND needs a mailbox";
+	if ((q->path = sess_mailbox_arg(&args[0], &why)) == NULL)
+		return why;
 	if (i < nargs && imap_arg_get_list(&args[i], &list, &n)) {
 		if (ap_flags(q, list, n) == -1)
 			return "BAD Invalid flag list";

@@ -700,7 +700,7 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 {
 	struct copy_req		*q;
 	const struct ufolder	*f;
-	const char		*set, *err = NULL, *name, *e;
+	const char		*set, *err = NULL, *name, *e, *why;
 	struct backend		*b = s->mc.be[BACKEND_NEW];
 
 	if (nargs != 2 || !imap_arg_get_atom(&args[0], &set)) {
@@ -721,8 +721,8 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	q->s = s;
 	q->uid = uid;
 	q->move = move;
-	if ((q->dst = sess_mailbox_arg(&args[1])) == NULL)
-		err = "BAD Invalid mailbox name";
+	if ((q->dst = sess_mailbox_arg(&args[1], &why)) == NULL)
+		err = why;
 	else if ((f = folders_find(s->mc.folders, q->dst)) == NULL ||
 	    f->placeholder)
 		err = "NO [TRYCREATE] No such mailbox";

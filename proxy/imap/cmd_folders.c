@@ -671,16 +671,24 @@ cmd_lsub(struct imap_session *s, const struct imap_arg *args, size_t nargs)
  * CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
  */
 
-/* A client's mailbox argument as a unified UTF-8 path. */
+/*
+ * A client's mailbox argument as a unified UTF-8 path.  NULL with the
+ * answer in *why: BAD for an argument that is no astring; NO for one that
+ * is but names no possible mailbox (invalid modified UTF-7, a wildcard,
+ * an empty level): the command is valid, the mailbox cannot exist.
+ */
 char *
-sess_mailbox_arg(const struct imap_arg *arg)
+sess_mailbox_arg(const struct imap_arg *arg, const char **why)
 {
 	const char	*name, *err;
 	char		*utf8;
 	size_t		 len;
 
-	if (!imap_arg_get_astring(arg, &name) || (utf8 = mutf7_decode(name,
-	    strlen(name), &err)) == NULL)
+	*why = "BAD Invalid mailbox name";
+	if (!imap_arg_get_astring(arg, &name))
+		return NULL;
+	*why = "NO [CANNOT] Invalid mailbox name";
+	if ((utf8 = mutf7_decode(name, strlen(name), &err)) == NULL)
 		return NULL;
 	len = strlen(utf8);
 	while (len > 0 && utf8[len - 1] == '/')
@@ -759,10 +767,15 @@ new_cmd(struct imap_session *s, const char *verb, const char *path,
 void
 cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
-	char	*path;
+	const char	*why;
+	char		*path;
 
-	if (nargs < 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
-		sess_done(s, "BAD Invalid mailbox name");
+	if (nargs < 1) {
+		sess_done(s, "BAD CREATE needs a mailbox");
+		return;
+	}
+	if ((path = sess_mailbox_arg(&args[0], &why)) == NULL) {
+		sess_done(s, "%s", why);
 		return;
 	}
 	if (folders_find(s->mc.folders, path) != NULL &&
@@ -796,10 +809,15 @@ void
 cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
 	const struct ufolder	*f;
+	const char		*why;
 	char			*path;
 
-	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
-		sess_done(s, "BAD Invalid mailbox name");
+	if (nargs != 1) {
+		sess_done(s, "BAD DELETE needs one mailbox");
+		return;
+	}
+	if ((path = sess_mailbox_arg(&args[0], &why)) == NULL) {
+		sess_done(s, "%s", why);
 		return;
 	}
 	if ((f = folders_find(s->mc.folders, path)) == NULL || f->placeholder) {
@@ -824,13 +842,17 @@ void
 cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
 	const struct ufolder	*f;
+	const char		*why;
 	char			*from, *to = NULL;
 
-	if (nargs != 2 || (from = sess_mailbox_arg(&args[0])) == NULL ||
-	    (to = sess_mailbox_arg(&args[1])) == NULL) {
-		if (nargs == 2)
-			free(from);
-		sess_done(s, "BAD Invalid mailbox name");
+	if (nargs != 2) {
+		sess_done(s, "BAD RENAME needs two mailboxes");
+		return;
+	}
+	if ((from = sess_mailbox_arg(&args[0], &why)) == NULL ||
+	    (to = sess_mailbox_arg(&args[1], &why)) == NULL) {
+		free(from);
+		sess_done(s, "%s", why);
 		return;
 	}
 	if ((f = folders_find(s->mc.folders, from)) == NULL || f->placeholder)
@@ -861,10 +883,15 @@ subscription(struct imap_session *s, const struct imap_arg *args,
     size_t nargs, const char *verb)
 {
 	const struct ufolder	*f;
+	const char		*why;
 	char			*path, *name;
 
-	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
-		sess_done(s, "BAD Invalid mailbox name");
+	if (nargs != 1) {
+		sess_done(s, "BAD %s needs one mailbox", verb);
+		return;
+	}
+	if ((path = sess_mailbox_arg(&args[0], &why)) == NULL) {
+		sess_done(s, "%s", why);
 		return;
 	}
 	/* Subscriptions live on the new server, under its names. */

@@ -52,10 +52,15 @@ select_common(struct imap_session *s, const struct imap_arg *args,
     size_t nargs, bool readonly)
 {
 	const struct ufolder	*f;
+	const char		*why;
 	char			*path;
 
-	if (nargs != 1 || (path = sess_mailbox_arg(&args[0])) == NULL) {
-		sess_done(s, "BAD Invalid mailbox name");
+	if (nargs != 1) {
+		sess_done(s, "BAD %s needs one mailbox", s->cmd->name);
+		return;
+	}
+	if ((path = sess_mailbox_arg(&args[0], &why)) == NULL) {
+		sess_done(s, "%s", why);
 		return;
 	}
 	f = s->mc.folders != NULL ? folders_find(s->mc.folders, path) : NULL;

@@ -76,15 +76,18 @@ cmd_status(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	};
 	const struct imap_arg	*list;
 	const struct ufolder	*f;
-	const char		*a, *wire;
+	const char		*a, *wire, *why;
 	unsigned int		 want = 0, bit;
 	size_t			 n, i, j;
 	char			*path;
 
 	if (nargs != 2 || !imap_arg_get_list(&args[1], &list, &n) || n == 0 ||
-	    !imap_arg_get_astring(&args[0], &wire) ||
-	    (path = sess_mailbox_arg(&args[0])) == NULL) {
+	    !imap_arg_get_astring(&args[0], &wire)) {
 		sess_done(s, "BAD STATUS needs a mailbox and a list of items");
+		return;
+	}
+	if ((path = sess_mailbox_arg(&args[0], &why)) == NULL) {
+		sess_done(s, "%s", why);
 		return;
 	}
 	for (i = 0; i < n; i++) {

@@ -241,7 +241,7 @@ void		 sess_login_reset(struct imap_session *);
 /* cmd_folders.c */
 void		 sess_login_folders(struct imap_session *);
 void		 sess_folders_free(struct imap_session *);
-char		*sess_mailbox_arg(const struct imap_arg *);
+char		*sess_mailbox_arg(const struct imap_arg *, const char **why);
 /* Reads the folder lists again; cb (may be NULL) hears if it worked. */
 void		 sess_folders_refresh(struct imap_session *,
 		    void (*cb)(struct imap_session *, int));

@@ -835,3 +835,44 @@ def test_pipelined_appends(testbed, imapmerge, user):
     found = [ln for ln in lines if ln.startswith(b"* SEARCH")][0].split()[2:]
     assert len(found) == 5, lines
     c.close()
+
+
+BAD_NAMES = ['"&Jjo"', '"&AGE-"', '"&Jjo!"', '"a&"']
+
+
+def answers(conn, lines):
+    """The status word of each command's tagged answer (OK, NO, BAD)."""
+    out = []
+    for i, line in enumerate(lines):
+        tag = f"v{i}"
+        conn.s.sendall(f"{tag} {line}\r\n".encode())
+        ln = conn.readline()
+        while not ln.startswith(tag.encode() + b" "):
+            ln = conn.readline()
+        out.append((line, ln.split()[1].decode()))
+    return out
+
+
+def test_invalid_mailbox_names_answer_no_as_dovecot(testbed, imapmerge,
+                                                     user):
+    """A mailbox name that is a valid astring but no valid modified UTF-7
+    is a valid command naming a mailbox that cannot exist: NO, as Dovecot
+    answers, not BAD; the same commands sent to Dovecot directly and
+    through imapmerge get the same status."""
+    name, _ = user
+    testbed.seed(name, count=2, migrated=2, seed_value=45)
+    lines = []
+    for n in BAD_NAMES:
+        lines += [f"SELECT {n}", f"EXAMINE {n}", f"STATUS {n} (MESSAGES)",
+                  f"CREATE {n}", f"DELETE {n}", f"RENAME {n} Other",
+                  f"RENAME INBOX/x {n}", f"SUBSCRIBE {n}",
+                  f"UNSUBSCRIBE {n}", f"APPEND {n} {{1+}}\r\nx"]
+    lines += ["SELECT INBOX"] + [f"COPY 1 {n}" for n in BAD_NAMES]
+    got = {}
+    for side, port in (("direct", int(testbed.env["NEW_IMAPS_PORT"])),
+                       ("merged", imapmerge.imaps_port)):
+        c = Idler(testbed, port, user)
+        got[side] = answers(c, lines)
+        c.close()
+    assert got["merged"] == got["direct"]
+    assert {status for _, status in got["merged"]} <= {"OK", "NO"}
