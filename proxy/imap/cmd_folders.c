@@ -557,6 +557,7 @@ list_parse(const struct imap_arg *args, size_t nargs, struct list_req *q)
 	const struct imap_arg	*l;
 	const char		*a, *ref;
 	size_t			 n, i, k = 0;
+	bool			 recursive = false;
 
 	if (k < nargs && imap_arg_get_list(&args[k], &l, &n)) {
 		for (i = 0; i < n; i++) {
@@ -566,10 +567,14 @@ list_parse(const struct imap_arg *args, size_t nargs, struct list_req *q)
 				q->subscribed_only = 1;
 			else if (strcasecmp(a, "SPECIAL-USE") == 0)
 				q->special_use_only = 1;
-			else if (strcasecmp(a, "REMOTE") != 0 &&
-			    strcasecmp(a, "RECURSIVEMATCH") != 0)
+			else if (strcasecmp(a, "RECURSIVEMATCH") == 0)
+				recursive = true;
+			else if (strcasecmp(a, "REMOTE") != 0)
 				return -1;
 		}
+		/* RFC 5258 §3: never alone, nor with REMOTE only. */
+		if (recursive && !q->subscribed_only && !q->special_use_only)
+			return -1;
 		k++;
 	}
 	if (k + 2 > nargs || !imap_arg_get_astring(&args[k], &ref))

@@ -876,3 +876,24 @@ def test_invalid_mailbox_names_answer_no_as_dovecot(testbed, imapmerge,
         c.close()
     assert got["merged"] == got["direct"]
     assert {status for _, status in got["merged"]} <= {"OK", "NO"}
+
+
+def test_list_selection_options_as_dovecot(testbed, imapmerge, user):
+    """RFC 5258 §3: RECURSIVEMATCH alone, or with REMOTE only, is BAD;
+    with SUBSCRIBED it is fine.  Same status directly and through
+    imapmerge."""
+    name, _ = user
+    testbed.seed(name, count=1, migrated=1, seed_value=46)
+    lines = ['LIST (RECURSIVEMATCH) "" ""', 'LIST (RECURSIVEMATCH) "" "*"',
+             'LIST (REMOTE RECURSIVEMATCH) "" "*"',
+             'LIST (SUBSCRIBED RECURSIVEMATCH) "" "*"',
+             'LIST (SUBSCRIBED) "" "*"', 'LIST (REMOTE) "" "*"',
+             'LIST () "" "*"', 'LIST (BOGUS) "" "*"']
+    got = {}
+    for side, port in (("direct", int(testbed.env["NEW_IMAPS_PORT"])),
+                       ("merged", imapmerge.imaps_port)):
+        c = Idler(testbed, port, user)
+        got[side] = answers(c, lines)
+        c.close()
+    assert got["merged"] == got["direct"]
+    assert got["merged"][0][1] == "BAD"
