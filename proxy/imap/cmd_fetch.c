@@ -571,6 +571,10 @@ fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		return;
 	}
 	seqset_resolve(&set, max);
+	/* Keywords another session brought are announced before a FETCH
+	 * shows them. */
+	if (s->bev != NULL)
+		mbox_news_keywords(&s->mc, bufferevent_get_output(s->bev));
 	out = evbuffer_new();
 	/* Both the session's numbers and the view run in vuid order. */
 	for (seq = 1, vi = 0; seq <= n && out != NULL; seq++) {

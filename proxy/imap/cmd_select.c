@@ -11,8 +11,6 @@
 #include "proxy/merge/view.h"
 #include "proxy/imap/session_impl.h"
 
-#define PERMANENTFLAGS	"\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
-
 static void
 select_answer(struct mbox_client *c, bool ok, const char *why)
 {
@@ -31,10 +29,15 @@ select_answer(struct mbox_client *c, bool ok, const char *why)
 		if ((m = view_find(v, mbox_seq_vuid(c, i))) != NULL &&
 		    !(vmsg_flags(m) & VF_SEEN))
 			unseen = i;
-	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-	    "\\Draft)\r\n");
-	sess_printf(s, "* OK [PERMANENTFLAGS (%s)] Limited\r\n",
-	    mbox_readonly(c) ? "" : PERMANENTFLAGS);
+	/* The keywords in use, and \\* for new ones: imapmerge keeps them
+	 * itself where the new server cannot (local-keywords). */
+	sess_printf(s, "* FLAGS (" MBOX_SYSTEM_FLAGS "%s)\r\n",
+	    mbox_keywords(c));
+	if (mbox_readonly(c))
+		sess_printf(s, "* OK [PERMANENTFLAGS ()] Read-only\r\n");
+	else
+		sess_printf(s, "* OK [PERMANENTFLAGS (" MBOX_SYSTEM_FLAGS
+		    "%s \\*)] Flags permitted\r\n", mbox_keywords(c));
 	sess_printf(s, "* %u EXISTS\r\n* 0 RECENT\r\n", n);
 	if (unseen != 0)
 		sess_printf(s, "* OK [UNSEEN %u] First unseen\r\n", unseen);

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 
 #include "protocol/imap_parser.h"
 #include "protocol/seqset.h"
@@ -228,6 +229,10 @@ store_finish(struct store_req *q)
 	/* The client has the new flags already, unless .SILENT. */
 	if (!q->silent && before == vm)
 		s->mc.sel->modseq = view_modseq(v);
+	/* A keyword new to the folder is announced before a FETCH shows
+	 * it (RFC 9051 §7.3.5). */
+	if (s->bev != NULL)
+		mbox_news_keywords(&s->mc, bufferevent_get_output(s->bev));
 	if (out != NULL) {
 		sess_write_buffer(s, out);
 		evbuffer_free(out);

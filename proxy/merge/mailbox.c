@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 
@@ -147,6 +148,7 @@ sel_free(struct mbox_client *c)
 	mbox_put(&sel->mb);
 	free(sel->vuids);
 	free(sel->path);
+	free(sel->keywords);
 	free(sel);
 	c->sel = NULL;
 }
@@ -528,6 +530,98 @@ mbox_reselect_side(struct mbox_client *c, int side)
 }
 
 /*
+ * Keywords.  The view keeps the keyword sets its messages carry; the
+ * keywords in use are their words, each once (keywords compare without
+ * case, RFC 9051 §2.3.2), in the order first met.
+ */
+static bool
+keyword_listed(const char *list, const char *w, size_t len)
+{
+	const char	*p;
+
+	for (p = list; (p = strchr(p, ' ')) != NULL; p++)
+		if (strncasecmp(p + 1, w, len) == 0 &&
+		    (p[len + 1] == ' ' || p[len + 1] == '\0'))
+			return true;
+	return false;
+}
+
+static char *
+keywords_in_use(const struct view *v)
+{
+	const char	*set;
+	char		*text;
+	size_t		 i, len, used = 0, size = 1, n = view_keyword_sets(v);
+
+	for (i = 1; i < n; i++)
+		size += strlen(view_keywords(v, (uint16_t)i)) + 1;
+	if ((text = malloc(size)) == NULL)
+		return NULL;
+	text[0] = '\0';
+	for (i = 1; i < n; i++)
+		for (set = view_keywords(v, (uint16_t)i); *set != '\0';
+		    set += len + (set[len] == ' ')) {
+			if ((len = strcspn(set, " ")) == 0 ||
+			    keyword_listed(text, set, len))
+				continue;
+			text[used++] = ' ';
+			memcpy(text + used, set, len);
+			used += len;
+			text[used] = '\0';
+		}
+	return text;
+}
+
+/* The keywords in use, anew when the view has sets c has not seen;
+ * whether they changed. */
+static bool
+keywords_refresh(struct mbox_client *c)
+{
+	struct selected	*sel = c->sel;
+	struct view	*v = sel->mb->v;
+	char		*now;
+
+	if (sel->kwsets == view_keyword_sets(v) && sel->keywords != NULL)
+		return false;
+	sel->kwsets = view_keyword_sets(v);
+	if ((now = keywords_in_use(v)) == NULL)
+		return false;		/* told the next time */
+	if (sel->keywords != NULL && strcmp(now, sel->keywords) == 0) {
+		free(now);
+		return false;
+	}
+	free(sel->keywords);
+	sel->keywords = now;
+	return true;
+}
+
+const char *
+mbox_keywords(struct mbox_client *c)
+{
+	if (c->sel == NULL)
+		return "";
+	keywords_refresh(c);
+	return c->sel->keywords != NULL ? c->sel->keywords : "";
+}
+
+void
+mbox_news_keywords(struct mbox_client *c, struct evbuffer *out)
+{
+	const char	*kw;
+
+	if (c->sel == NULL || c->sel->vuids == NULL || !keywords_refresh(c))
+		return;
+	kw = c->sel->keywords;
+	evbuffer_add_printf(out, "* FLAGS (" MBOX_SYSTEM_FLAGS "%s)\r\n", kw);
+	if (c->sel->readonly)
+		evbuffer_add_printf(out, "* OK [PERMANENTFLAGS ()] "
+		    "Read-only\r\n");
+	else
+		evbuffer_add_printf(out, "* OK [PERMANENTFLAGS ("
+		    MBOX_SYSTEM_FLAGS "%s \\*)] Flags permitted\r\n", kw);
+}
+
+/*
  * Sequence numbers and notifications.
  */
 struct view *
@@ -656,6 +750,7 @@ mbox_news(struct mbox_client *c, bool expunges, struct evbuffer *out)
 	if (sel == NULL || sel->vuids == NULL)
 		return;
 	v = sel->mb->v;
+	mbox_news_keywords(c, out);
 	if (expunges && sel->expunges != view_expunges(v))
 		notify_expunges(c, out);
 	n0 = sel->n;

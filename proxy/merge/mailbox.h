@@ -32,6 +32,9 @@ struct ufolder;
 struct user;
 struct view;
 
+/* The system flags every folder takes (RFC 9051 §2.3.2). */
+#define MBOX_SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
 typedef void	 mbox_sync_cb(struct mbox_client *, bool ok, const char *why);
 typedef void	 mbox_status_cb(struct mbox_client *, bool ok, struct view *,
 		    const char *why);
@@ -109,6 +112,15 @@ void		 mbox_client_free(struct mbox_client *);
  */
 void		 mbox_news(struct mbox_client *, bool expunges,
 		    struct evbuffer *out);
+
+/*
+ * FLAGS and PERMANENTFLAGS with the keywords the folder's messages carry
+ * (RFC 9051 §7.3.5), into out, when one appeared that c was not told of
+ * yet: before a FETCH that shows it.  mbox_news() begins with this.
+ */
+void		 mbox_news_keywords(struct mbox_client *, struct evbuffer *out);
+/* " $Forwarded $Junk": the keywords in use, each after a space. */
+const char	*mbox_keywords(struct mbox_client *);
 
 /* The selected view and the session's sequence numbers. */
 struct view	*mbox_view(struct mbox_client *);

@@ -41,6 +41,8 @@ struct selected {
 	size_t			 n, cap;
 	uint32_t		 modseq;	/* flag changes told up to */
 	uint32_t		 expunges;	/* view_expunges() told */
+	size_t			 kwsets;	/* view_keyword_sets() seen */
+	char			*keywords;	/* the keywords told */
 	mbox_sync_cb		*after;		/* SELECT's callback */
 	long long		 synced_ms;	/* last full sync (clock_ms) */
 	/* mbox_check(): NOOPs out to the backends, and what they said. */

@@ -196,6 +196,12 @@ view_keywords(const struct view *v, uint16_t kw)
 }
 
 size_t
+view_keyword_sets(const struct view *v)
+{
+	return v->nkw;
+}
+
+size_t
 view_memory(const struct view *v)
 {
 	size_t	 n, i;

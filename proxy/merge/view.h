@@ -100,6 +100,9 @@ const struct vmsg *view_by_uid(const struct view *, enum backend_side,
 struct view_side *view_side(struct view *, enum backend_side);
 /* The keyword text of a set index, "" for 0. */
 const char	*view_keywords(const struct view *, uint16_t);
+/* How many keyword sets the view knows (indexes 1 to n - 1; sets are
+ * only ever added while the view lives). */
+size_t		 view_keyword_sets(const struct view *);
 /* Flags shown: those of the serving copy (new when it has one). */
 uint8_t		 vmsg_flags(const struct vmsg *);
 enum backend_side vmsg_serving(const struct vmsg *);

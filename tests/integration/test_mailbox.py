@@ -897,3 +897,43 @@ def test_list_selection_options_as_dovecot(testbed, imapmerge, user):
         c.close()
     assert got["merged"] == got["direct"]
     assert got["merged"][0][1] == "BAD"
+
+
+def keyword_story(testbed, port, user, word):
+    """What two sessions hear when one sets a keyword new to the folder:
+    (FLAGS and PERMANENTFLAGS name it, before the FETCH that shows it)
+    for the setter's STORE and the other's NOOP, and SELECT's FLAGS."""
+    a = Idler(testbed, port, user)
+    b = Idler(testbed, port, user)
+
+    def told(lines):
+        flags = [i for i, ln in enumerate(lines)
+                 if ln.startswith(b"* FLAGS (") and word in ln]
+        perm = [i for i, ln in enumerate(lines)
+                if b"[PERMANENTFLAGS (" in ln and word in ln and b"\\*" in ln]
+        fetch = [i for i, ln in enumerate(lines)
+                 if b" FETCH (" in ln and word in ln]
+        return (bool(flags), bool(perm), bool(fetch),
+                bool(flags and fetch and flags[0] < fetch[0]))
+    try:
+        story = [told(a.cmd(f"s STORE 1 +FLAGS ({word.decode()})")),
+                 told(b.cmd("n NOOP")),
+                 told(b.cmd("f FETCH 1 (FLAGS)")),
+                 told(a.cmd("x SELECT INBOX"))]
+    finally:
+        a.close()
+        b.close()
+    return story
+
+
+def test_keywords_announced_as_dovecot(testbed, imapmerge, user):
+    """A keyword new to the folder is announced with FLAGS and
+    PERMANENTFLAGS (with \\*) before any FETCH shows it, to the session
+    that set it and to the others; SELECT lists the keywords in use."""
+    name, _ = user
+    testbed.seed(name, count=2, migrated=2, seed_value=47)
+    direct = keyword_story(testbed, int(testbed.env["NEW_IMAPS_PORT"]),
+                           user, b"$Direct47")
+    merged = keyword_story(testbed, imapmerge.imaps_port, user, b"$Merged47")
+    assert merged == direct, (merged, direct)
+    assert merged[0] == (True, True, True, True), merged
