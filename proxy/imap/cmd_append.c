@@ -840,6 +840,7 @@ sess_append_begin(struct imap_session *s, struct imap_parser *p)
 	else if (nargs < 1 || args[nargs - 1].type != IMAP_ARG_LITERAL_SIZE)
 		err = "BAD Invalid APPEND";
 	if (err == NULL) {
+		sess_folders_current(s);	/* the command starts here */
 		q = ap_new(s, args, nargs - 1, imap_parser_literal_size(p),
 		    &err);
 		if (q == NULL) {

@@ -223,12 +223,18 @@ discover_finish(struct discover *d)
 			    "user=%s reason=\"%s\"", s->user, err);
 			ok = 0;
 		} else {
-			folders_free(&s->mc.folders);
-			s->mc.folders = fs;
-			log_sess(LOG_INFO, s->sid, "event=folders user=%s "
+			/* The user's other sessions take it at their next
+			 * command. */
+			if (s->mc.u != NULL)
+				user_folders_set(s->mc.u, fs);
+			/* At login, and each LIST or change after it. */
+			log_sess(s->mc.folders == NULL ? LOG_INFO : LOG_DEBUG,
+			    s->sid, "event=folders user=%s "
 			    "legacy=%zu new=%zu unified=%zu", s->user,
 			    d->side[BACKEND_LEGACY].list.n,
 			    d->side[BACKEND_NEW].list.n, folders_count(fs));
+			folders_free(&s->mc.folders);
+			s->mc.folders = fs;
 		}
 		follow_free(from, to, nfollow);
 	}
@@ -329,6 +335,23 @@ void
 sess_folders_refresh(struct imap_session *s, discover_cb *cb)
 {
 	discover(s, cb);
+}
+
+/*
+ * A command starts: the session takes the user's newest tree, which
+ * another session of the user may have read since (a folder created,
+ * deleted, renamed or subscribed there).  Only here: a running command
+ * may hold pointers into the tree it started with.
+ */
+void
+sess_folders_current(struct imap_session *s)
+{
+	struct user	*u = s->mc.u;
+
+	if (u == NULL || u->folders == NULL || u->folders == s->mc.folders)
+		return;
+	folders_free(&s->mc.folders);
+	s->mc.folders = folders_ref(u->folders);
 }
 
 /*
@@ -623,41 +646,62 @@ list_pattern(const char *ref, const char *pattern)
 }
 
 static void
-list_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
-    int lsub)
+list_answer(struct imap_session *s, int ok)
 {
-	struct list_req	 q;
+	struct list_req	*q = s->cmd_arg;
 	size_t		 i, p;
 	char		*pat;
 
-	memset(&q, 0, sizeof(q));
-	q.lsub = lsub;
-	if (list_parse(args, nargs, &q) == -1 || (lsub && (nargs != 2 ||
-	    q.subscribed_only))) {
-		sess_done(s, "BAD Invalid %s arguments", lsub ? "LSUB" : "LIST");
-		return;
-	}
-	if (!lsub && q.npatterns == 1 && q.patterns[0][0] == '\0') {
-		/* The hierarchy delimiter and root. */
-		sess_printf(s, "* LIST (\\Noselect) \"/\" \"\"\r\n");
-		sess_done(s, "OK LIST completed");
-		return;
-	}
+	s->cmd_arg = NULL;
 	for (i = 0; i < folders_count(s->mc.folders); i++) {
 		const struct ufolder *f = folders_at(s->mc.folders, i);
 
-		for (p = 0; p < q.npatterns; p++) {
-			if ((pat = list_pattern(q.ref, q.patterns[p])) == NULL)
+		for (p = 0; p < q->npatterns; p++) {
+			if ((pat = list_pattern(q->ref, q->patterns[p])) ==
+			    NULL)
 				continue;
-			if (list_wanted(f, &q, pat)) {
-				list_one(s, f, &q);
+			if (list_wanted(f, q, pat)) {
+				list_one(s, f, q);
 				free(pat);
 				break;
 			}
 			free(pat);
 		}
 	}
-	sess_done(s, "OK %s completed", lsub ? "LSUB" : "LIST");
+	sess_done(s, "OK %s completed", q->lsub ? "LSUB" : "LIST");
+	free(q);
+}
+
+static void
+list_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+    int lsub)
+{
+	struct list_req	*q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		sess_done(s, "NO [SERVERBUG] Out of memory");
+		return;
+	}
+	q->lsub = lsub;
+	if (list_parse(args, nargs, q) == -1 || (lsub && (nargs != 2 ||
+	    q->subscribed_only))) {
+		free(q);
+		sess_done(s, "BAD Invalid %s arguments", lsub ? "LSUB" : "LIST");
+		return;
+	}
+	if (!lsub && q->npatterns == 1 && q->patterns[0][0] == '\0') {
+		/* The hierarchy delimiter and root. */
+		free(q);
+		sess_printf(s, "* LIST (\\Noselect) \"/\" \"\"\r\n");
+		sess_done(s, "OK LIST completed");
+		return;
+	}
+	/*
+	 * What the servers hold now: a folder made or removed on a server
+	 * directly shows (where a server cannot answer, what it had).
+	 */
+	s->cmd_arg = q;
+	discover(s, list_answer);
 }
 
 void

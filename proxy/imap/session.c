@@ -482,6 +482,8 @@ sess_dispatch(struct imap_session *s, const char *tag, const char *name,
 	}
 	s->bad_commands = 0;
 	s->cmd = def;
+	if (s->state == SESS_AUTH || s->state == SESS_SELECTED)
+		sess_folders_current(s);
 	def->fn(s, args, nargs);
 }
 

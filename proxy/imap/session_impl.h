@@ -242,6 +242,8 @@ void		 sess_login_reset(struct imap_session *);
 void		 sess_login_folders(struct imap_session *);
 void		 sess_folders_free(struct imap_session *);
 char		*sess_mailbox_arg(const struct imap_arg *, const char **why);
+/* At a command's start: the user's newest folder tree. */
+void		 sess_folders_current(struct imap_session *);
 /* Reads the folder lists again; cb (may be NULL) hears if it worked. */
 void		 sess_folders_refresh(struct imap_session *,
 		    void (*cb)(struct imap_session *, int));

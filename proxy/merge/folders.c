@@ -19,6 +19,7 @@
 struct folders {
 	struct ufolder	*f;
 	size_t		 n, cap;
+	int		 refs;
 };
 
 /* Office 365's names, used when the new server has no folder of a role
@@ -46,6 +47,13 @@ struct build {
 	const char			*err;
 };
 
+struct folders *
+folders_ref(struct folders *fs)
+{
+	fs->refs++;
+	return fs;
+}
+
 void
 folders_free(struct folders **fp)
 {
@@ -53,7 +61,8 @@ folders_free(struct folders **fp)
 	size_t		 i;
 	int		 side;
 
-	if (fs == NULL)
+	*fp = NULL;
+	if (fs == NULL || --fs->refs > 0)
 		return;
 	for (i = 0; i < fs->n; i++) {
 		free(fs->f[i].path);
@@ -441,7 +450,9 @@ folders_build(const struct folders_input *in, const char **err)
 			*err = "too many folders";
 			return NULL;
 		}
-	if ((bd.fs = calloc(1, sizeof(*bd.fs))) == NULL)
+	if ((bd.fs = calloc(1, sizeof(*bd.fs))) != NULL)
+		bd.fs->refs = 1;
+	if (bd.fs == NULL)
 		return NULL;
 	rc = pick_roles(&bd);
 	/* New first: its names are the ones the unified tree keeps. */

@@ -54,7 +54,13 @@ struct folders_input {
 	size_t			 nfollow;
 };
 
+/*
+ * A tree is shared (a user's sessions hold it while the user's newest
+ * replaces it, user.h): folders_ref takes a reference, folders_free drops
+ * one and frees with the last.
+ */
 struct folders	*folders_build(const struct folders_input *, const char **err);
+struct folders	*folders_ref(struct folders *);
 void		 folders_free(struct folders **);
 size_t		 folders_count(const struct folders *);
 const struct ufolder *folders_at(const struct folders *, size_t);

@@ -126,6 +126,7 @@ user_free(struct user *u)
 	state_close(&u->store);
 	for (side = 0; side < 2; side++)
 		user_list_clear(&u->lists[side]);
+	folders_free(&u->folders);
 	free(u->name);
 	free(u);
 }
@@ -159,6 +160,13 @@ users_free_all(struct server *srv)
 {
 	while (srv->users != NULL)
 		user_free(srv->users);
+}
+
+void
+user_folders_set(struct user *u, struct folders *fs)
+{
+	folders_free(&u->folders);
+	u->folders = folders_ref(fs);
 }
 
 /* The hashing worker's callbacks hold user references: it stops first. */

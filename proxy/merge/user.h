@@ -17,6 +17,7 @@ struct mbox;
 
 struct event;
 struct bfolder;
+struct folders;
 
 /* A side's folder list as last seen, for a login while that side is down. */
 struct user_list {
@@ -35,6 +36,9 @@ struct user {
 	struct mbox	*mboxes;		/* open ones, mailbox.c */
 	struct event	*linger;		/* armed while refs == 0 */
 	struct user_list lists[2];		/* cmd_folders.c */
+	/* The folder tree as last read from the servers: a session takes it
+	 * at its next command (sess_folders_current). */
+	struct folders	*folders;
 	/* offline_memo() of the password last hashed into the store */
 	unsigned char	 memo[OFFLINE_MEMO_LEN];
 	unsigned char	 memo_pending[OFFLINE_MEMO_LEN];
@@ -57,6 +61,8 @@ struct user	*user_get(struct server *, const char *name, char *err,
 struct user	*user_get_existing(struct server *, const char *name,
 		    char *err, size_t errlen);
 void		 user_list_clear(struct user_list *);
+/* The newest folder tree; u keeps a reference. */
+void		 user_folders_set(struct user *, struct folders *);
 /* A deep copy into dst (cleared first); -1 out of memory, dst empty. */
 int		 user_list_copy(struct user_list *, const struct user_list *);
 /* Drops a reference; the context goes USER_LINGER_S after the last. */

@@ -937,3 +937,43 @@ def test_keywords_announced_as_dovecot(testbed, imapmerge, user):
     merged = keyword_story(testbed, imapmerge.imaps_port, user, b"$Merged47")
     assert merged == direct, (merged, direct)
     assert merged[0] == (True, True, True, True), merged
+
+
+def test_one_folder_tree_per_user(testbed, imapmerge, user):
+    """A folder another session of the user creates, deletes, renames or
+    subscribes is seen at this session's next command; one made on a
+    server directly shows at the next LIST.  Thunderbird's Archive button:
+    CREATE on one connection, UID MOVE on another."""
+    name, _ = user
+    ids = testbed.seed(name, count=3, migrated=3, seed_value=48)
+    a = login(testbed, imapmerge, user)
+    b = login(testbed, imapmerge, user)
+    assert b.select("INBOX")[0] == "OK"
+    assert a.create("Archive/2026")[0] == "OK"
+    uid = uid_of(b, ids[0])
+    typ, data = b.uid("MOVE", str(uid), "Archive/2026")
+    assert typ == "OK", data
+    assert b.select("Archive/2026")[0] == "OK"
+    assert ids[0] in uid_map(b).values()
+    assert b.select("INBOX")[0] == "OK"
+    # Deleted by one, created again by the other.
+    assert a.create("Projects48")[0] == "OK"
+    assert b.status("Projects48", "(MESSAGES)")[0] == "OK"
+    assert a.delete("Projects48")[0] == "OK"
+    assert b.status("Projects48", "(MESSAGES)")[0] == "NO"
+    assert b.create("Projects48")[0] == "OK"
+    assert b"Projects48" in b"".join(a.list('""', "*")[1])
+    # Renamed and subscribed by one, seen by the other.
+    assert a.rename("Projects48", "Done48")[0] == "OK"
+    assert a.subscribe("Done48")[0] == "OK"
+    names = b"".join(b.list('""', "*")[1])
+    assert b"Done48" in names and b"Projects48" not in names
+    assert b"Done48" in b"".join(b.lsub('""', "*")[1])
+    # Made on the new server directly: the next LIST shows it.
+    direct = testbed.imaps("new", *user)
+    assert direct.create("Direct48")[0] == "OK"
+    direct.logout()
+    assert b"Direct48" in b"".join(b.list('""', "*")[1])
+    assert b.select("Direct48")[0] == "OK"
+    a.logout()
+    b.logout()
