@@ -36,6 +36,7 @@ struct side_list {
 	struct user_list list;		/* folders, namespace prefix */
 	size_t		 cap;
 	int		 need_lsub;
+	int		 pending;	/* commands out */
 	int		 done;
 	int		 failed;
 	int		 down;		/* from the cache: the side is down */
@@ -112,9 +113,10 @@ parse_list(struct side_list *l, const struct imap_response *r, int lsub)
 	for (i = 0; i < nattrs; i++) {
 		if (!imap_arg_get_atom(&attrs[i], &a))
 			continue;
-		if (strcasecmp(a, "\\Noselect") == 0 ||
-		    strcasecmp(a, "\\NonExistent") == 0)
+		if (strcasecmp(a, "\\Noselect") == 0)
 			b->noselect = true;
+		else if (strcasecmp(a, "\\NonExistent") == 0)
+			b->noselect = b->nonexistent = true;
 		else if (strcasecmp(a, "\\Subscribed") == 0)
 			b->subscribed = true;
 		else if (b->special == ROLE_NONE)
@@ -250,23 +252,28 @@ discover_step_done(struct backend *b, const struct backend_result *res,
     void *arg)
 {
 	struct discover		*d = arg;
-	int			 side = backend_side(b), other;
+	int			 side = backend_side(b), other, pending;
+	struct side_list	*l = &d->side[side];
 
 	if (res->status == BACKEND_FAILED) {
 		/* Lost on the way: as if it had been down from the start. */
-		if (side_from_cache(d->s, side, &d->side[side]) == -1)
-			d->side[side].failed = 1;
-		d->side[side].down = 1;
-	} else if (res->status != BACKEND_OK) {
-		d->side[side].failed = 1;
-		d->side[side].done = 1;
-	} else if (d->side[side].need_lsub) {
-		d->side[side].need_lsub = 0;
+		pending = l->pending;
+		if (!l->down && side_from_cache(d->s, side, l) == -1)
+			l->failed = 1;
+		l->down = 1;
+		l->pending = pending;
+	} else if (res->status != BACKEND_OK)
+		l->failed = 1;
+	else if (l->need_lsub) {
+		l->need_lsub = 0;
 		backend_cmd(b, "LSUB \"\" \"*\"", discover_data,
 		    discover_step_done, d);
 		return;
-	} else
-		d->side[side].done = 1;
+	}
+	/* Each command's answer comes, even from a connection lost. */
+	if (--l->pending > 0)
+		return;
+	l->done = 1;
 	other = side == BACKEND_NEW ? BACKEND_LEGACY : BACKEND_NEW;
 	if (d->side[side].done && d->side[other].done)
 		discover_finish(d);
@@ -286,11 +293,20 @@ discover_list(struct discover *d, int side)
 {
 	struct backend	*b = d->s->mc.be[side];
 
+	d->side[side].pending = 1;
 	if (backend_has_cap(b, "LIST-EXTENDED") &&
-	    backend_has_cap(b, "SPECIAL-USE"))
+	    backend_has_cap(b, "SPECIAL-USE")) {
 		backend_cmd(b, "LIST \"\" \"*\" RETURN (SPECIAL-USE SUBSCRIBED)",
 		    discover_data, discover_step_done, d);
-	else {
+		/* Subscriptions live there: those of folders that are gone
+		 * too (\\NonExistent), in the same round trip; the folders
+		 * that exist come twice, and the first is kept. */
+		if (side == BACKEND_NEW) {
+			d->side[side].pending++;
+			backend_cmd(b, "LIST (SUBSCRIBED) \"\" \"*\"",
+			    discover_data, discover_step_done, d);
+		}
+	} else {
 		d->side[side].need_lsub = 1;
 		backend_cmd(b, "LIST \"\" \"*\"", discover_data,
 		    discover_step_done, d);
@@ -526,9 +542,11 @@ list_attrs(struct evbuffer *out, const struct ufolder *f,
 	evbuffer_add_printf(out, "%s%s", first ? "" : " ", a);		\
 	first = 0;							\
 } while (0)
-	if (f->placeholder)
+	/* A subscription of a folder that is gone: \\NonExistent in LIST
+	 * (RFC 5258 §3), nothing in LSUB, as Dovecot shows it. */
+	if (f->placeholder || (folder_gone(f) && !q->lsub))
 		ATTR("\\NonExistent");
-	if (!folder_selectable(f))
+	if (!folder_selectable(f) && !folder_gone(f))
 		ATTR("\\Noselect");
 	ATTR(f->has_children ? "\\HasChildren" : "\\HasNoChildren");
 	if (!q->lsub && (su = folder_role_special_use(f->role)) != NULL)
@@ -570,6 +588,10 @@ list_wanted(const struct ufolder *f, const struct list_req *q,
 	if (q->special_use_only && folder_role_special_use(f->role) == NULL)
 		return 0;
 	if (f->placeholder && q->lsub)
+		return 0;
+	/* A subscription of a folder that is gone: only where
+	 * subscriptions are asked for (RFC 5258 §3). */
+	if (folder_gone(f) && !q->subscribed_only && !q->lsub)
 		return 0;
 	return folders_match(pattern, f->path);
 }

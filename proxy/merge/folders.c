@@ -139,6 +139,20 @@ folder_selectable(const struct ufolder *f)
 }
 
 bool
+folder_gone(const struct ufolder *f)
+{
+	int	 side, parts = 0;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (f->part[side].present) {
+			if (!f->part[side].nonexistent)
+				return false;
+			parts++;
+		}
+	return parts > 0;
+}
+
+bool
 folder_subscribed(const struct ufolder *f)
 {
 	if (f->part[BACKEND_NEW].present)
@@ -208,7 +222,7 @@ consider(struct build *bd, int side, const struct bfolder *b)
 	unsigned int		 rank = 0;
 	int			 prio;
 
-	if (is_inbox(b->name))
+	if (is_inbox(b->name) || b->nonexistent)
 		return;
 	if ((role = override_role(bd, side, b)) != ROLE_NONE)
 		prio = 0;
@@ -373,6 +387,7 @@ place(struct build *bd, int side, const struct bfolder *b)
 	u->part[side].sep = b->sep;
 	u->part[side].noselect = b->noselect;
 	u->part[side].subscribed = b->subscribed;
+	u->part[side].nonexistent = b->nonexistent;
 	if ((u->part[side].name = strdup(b->name)) == NULL)
 		r = -1;
  out:
@@ -389,6 +404,8 @@ add_parents(struct folders *fs)
 	struct ufolder	*u;
 
 	for (i = 0; i < n; i++) {
+		if (folder_gone(&fs->f[i]))
+			continue;	/* a subscription has no parents */
 		if ((p = strdup(fs->f[i].path)) == NULL)
 			return -1;
 		while ((slash = strrchr(p, '/')) != NULL) {
@@ -415,7 +432,8 @@ mark_children(struct folders *fs)
 	struct ufolder	*p;
 
 	for (i = 0; i < fs->n; i++) {
-		if ((slash = strrchr(fs->f[i].path, '/')) == NULL ||
+		if (folder_gone(&fs->f[i]) ||
+		    (slash = strrchr(fs->f[i].path, '/')) == NULL ||
 		    (size_t)(slash - fs->f[i].path) >= sizeof(parent))
 			continue;
 		memcpy(parent, fs->f[i].path, slash - fs->f[i].path);

@@ -21,6 +21,7 @@ struct bfolder {
 	char		 sep;
 	bool		 noselect;
 	bool		 subscribed;
+	bool		 nonexistent;	/* only a subscription (RFC 5258) */
 	enum folder_role special;	/* from a special-use attribute */
 };
 
@@ -30,6 +31,7 @@ struct folder_part {
 	char		 sep;
 	bool		 noselect;
 	bool		 subscribed;
+	bool		 nonexistent;	/* only a subscription */
 };
 
 struct ufolder {
@@ -72,6 +74,9 @@ const struct ufolder *folders_role(const struct folders *, enum folder_role);
 bool		 folder_serves(const struct ufolder *, int side);
 bool		 folder_selectable(const struct ufolder *);
 bool		 folder_subscribed(const struct ufolder *);
+/* The folder is only a subscription: no server has it (it was deleted
+ * while subscribed); LIST (SUBSCRIBED) and LSUB show it \NonExistent. */
+bool		 folder_gone(const struct ufolder *);
 
 /* IMAP LIST matching: "*" anything, "%" anything but "/". */
 bool		 folders_match(const char *pattern, const char *path);

@@ -977,3 +977,38 @@ def test_one_folder_tree_per_user(testbed, imapmerge, user):
     assert b.select("Direct48")[0] == "OK"
     a.logout()
     b.logout()
+
+
+def gone_subscription(testbed, port, user, folder):
+    """How LIST, LIST (SUBSCRIBED) and LSUB show a subscribed folder that
+    was deleted: the attributes of each line naming it (children aside)."""
+    c = Idler(testbed, port, user)
+    try:
+        c.cmd(f"a CREATE {folder}")
+        c.cmd(f"b SUBSCRIBE {folder}")
+        c.cmd(f"c DELETE {folder}")
+        out = []
+        for line in ('LIST "" "*"', 'LIST (SUBSCRIBED) "" "*"',
+                     'LSUB "" "*"', 'LIST "" "*" RETURN (SUBSCRIBED)'):
+            got = c.cmd(f"l {line}")
+            attrs = [set(re.match(rb"\* \w+ \(([^)]*)\)", ln).group(1)
+                         .split()) - {b"\\HasChildren", b"\\HasNoChildren"}
+                     for ln in got if folder.encode() in ln]
+            out.append((line, attrs))
+        c.cmd(f"u UNSUBSCRIBE {folder}")
+    finally:
+        c.close()
+    return out
+
+
+def test_subscribed_folder_gone_as_dovecot(testbed, imapmerge, user):
+    """A subscribed folder deleted stays subscribed: LIST (SUBSCRIBED) and
+    LSUB show it \\NonExistent, plain LIST does not (RFC 5258 §3)."""
+    name, _ = user
+    testbed.seed(name, count=1, migrated=1, seed_value=49)
+    direct = gone_subscription(testbed, int(testbed.env["NEW_IMAPS_PORT"]),
+                               user, "Gone49")
+    merged = gone_subscription(testbed, imapmerge.imaps_port, user,
+                               "Gone49")
+    assert merged == direct
+    assert merged[1][1] and b"\\NonExistent" in merged[1][1][0], merged
