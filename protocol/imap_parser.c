@@ -62,6 +62,7 @@ struct frame {
 	struct imap_arg	*args;
 	size_t		 count;
 	size_t		 cap;
+	bool		 joined;	/* this list opened right after ")" */
 };
 
 #define MAX_FRAMES	64
@@ -82,6 +83,7 @@ struct imap_parser {
 	size_t			 toklen, tokcap;
 	unsigned int		 bracket;	/* [ ] depth inside an atom */
 	bool			 need_sep;	/* a token just ended */
+	bool			 closed;	/* ... and it was ")" */
 
 	/* literal */
 	uint64_t		 lit_size, lit_left;
@@ -148,6 +150,7 @@ parser_clear(struct imap_parser *p)
 	p->toklen = 0;
 	p->bracket = 0;
 	p->need_sep = false;
+	p->closed = false;
 	p->line = 0;
 	p->lit_data = NULL;
 	p->lit_size = p->lit_left = 0;
@@ -457,7 +460,8 @@ got_atom(struct imap_parser *p, const unsigned char *s, size_t len,
 		return IMAP_PARSE_MORE;
 	case PH_UNTAGGED:
 		if (all_digits(s, len)) {
-			for (n = 0, i = 0; i < len; i++)
+			/* Checked per digit: 20 digits overflow 64 bits. */
+			for (n = 0, i = 0; i < len && n <= UINT32_MAX; i++)
 				n = n * 10 + (s[i] - '0');
 			if (n > UINT32_MAX)
 				return fail(p, "number out of range");
@@ -494,7 +498,7 @@ got_atom(struct imap_parser *p, const unsigned char *s, size_t len,
 }
 
 static enum imap_parse_result
-list_open(struct imap_parser *p)
+list_open(struct imap_parser *p, bool joined)
 {
 	if (p->phase != PH_ARGS && p->phase != PH_CODE_ARGS)
 		return fail(p, "unexpected (");
@@ -502,6 +506,7 @@ list_open(struct imap_parser *p)
 		return fail(p, "lists nested too deep");
 	p->depth++;
 	p->frames[p->depth].count = 0;
+	p->frames[p->depth].joined = joined;
 	return IMAP_PARSE_MORE;
 }
 
@@ -511,15 +516,18 @@ list_close(struct imap_parser *p)
 	const struct imap_arg	*list;
 	struct imap_arg		*a;
 	size_t			 n;
+	bool			 joined;
 
 	if (p->depth == 0)
 		return fail(p, "unexpected )");
 	if ((list = frame_finish(p, p->depth, &n)) == NULL)
 		return fail(p, "out of memory");
+	joined = p->frames[p->depth].joined;
 	p->depth--;
 	if ((a = arg_push(p)) == NULL)
 		return fail(p, "too many arguments");
 	a->type = IMAP_ARG_LIST;
+	a->joined = joined;
 	a->v.list = list;
 	a->len = n;
 	return IMAP_PARSE_MORE;
@@ -729,11 +737,39 @@ lit_data_done(struct imap_parser *p)
 	return IMAP_PARSE_MORE;
 }
 
+/*
+ * Whether c may follow the token that just ended without a space.  A list
+ * may follow a list directly in a response: RFC 3501 §9 and RFC 9051 §9
+ * join the addresses of an envelope's address list ("(" 1*address ")")
+ * and the parts of a multipart body (1*body SP media-subtype) with
+ * nothing between them, and Dovecot and Exchange send ")(".  No client
+ * command has such a production, so commands stay strict.
+ */
+static bool
+sep_ok(const struct imap_parser *p, unsigned char c, bool closed)
+{
+	switch (c) {
+	case ' ':
+	case ')':
+	case '\r':
+	case '\n':
+		return true;
+	case ']':
+		return p->phase == PH_CODE_ARGS && p->depth == 0;
+	case '(':
+		return closed && p->mode == IMAP_PARSER_RESPONSE;
+	default:
+		return false;
+	}
+}
+
 static enum imap_parse_result
 token_start(struct imap_parser *p, unsigned char c)
 {
-	if (p->need_sep && c != ' ' && c != ')' && c != '\r' && c != '\n' &&
-	    !(c == ']' && p->phase == PH_CODE_ARGS && p->depth == 0))
+	bool	 closed = p->closed, joined;
+
+	p->closed = false;
+	if (p->need_sep && !sep_ok(p, c, closed))
 		return fail(p, "missing space between arguments");
 	switch (c) {
 	case ' ':
@@ -746,9 +782,13 @@ token_start(struct imap_parser *p, unsigned char c)
 		p->line_ended = true;
 		return line_end(p);
 	case '(':
-		return list_open(p);
+		/* need_sep here: ")(" that sep_ok() let through. */
+		joined = p->need_sep;
+		p->need_sep = false;
+		return list_open(p, joined);
 	case ')':
 		p->need_sep = true;
+		p->closed = true;
 		return list_close(p);
 	case '"':
 		p->st = ST_QUOTED;
@@ -1270,7 +1310,8 @@ imap_arg_get_number64(const struct imap_arg *a, uint64_t *n_r)
 	if (a->type != IMAP_ARG_ATOM || a->len == 0 || a->len > 20)
 		return false;
 	for (s = a->v.str; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || n > (UINT64_MAX - 9) / 10)
+		if (*s < '0' || *s > '9' ||
+		    n > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
 			return false;
 		n = n * 10 + (*s - '0');
 	}

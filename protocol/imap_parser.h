@@ -61,6 +61,7 @@ enum imap_arg_type {
 struct imap_arg {
 	enum imap_arg_type	 type;
 	bool			 literal8;	/* ~{n} */
+	bool			 joined;	/* list right after ")", no SP */
 	size_t			 len;		/* string bytes or list count */
 	union {
 		const char		*str;	/* NUL-terminated */

@@ -54,7 +54,7 @@ parse_number(const char **p, uint32_t *v)
 		    "number expected";
 	while (**p >= '0' && **p <= '9') {
 		n = n * 10 + (uint64_t)(*(*p)++ - '0');
-		if (n >= SEQ_STAR)
+		if (n > UINT32_MAX)
 			return "number too large";
 	}
 	*v = (uint32_t)n;
@@ -142,6 +142,10 @@ seqset_contains(const struct seqset *s, uint32_t v)
 {
 	size_t	 lo = 0, hi = s->n;
 
+	/* No message has number 0.  Before resolving, 0 is "*": a caller
+	 * that looks for a zero number there must not find "*" instead. */
+	if (v == 0)
+		return false;
 	while (lo < hi) {
 		size_t	 mid = lo + (hi - lo) / 2;
 

@@ -11,7 +11,12 @@
 
 struct evbuffer;
 
-#define SEQ_STAR	UINT32_MAX	/* "*" until resolved */
+/*
+ * "*" until resolved.  Every nz-number up to 4294967295 is a valid
+ * sequence number or UID (RFC 9051 §9), and 0 is none, so 0 stands for
+ * "*"; a resolved set holds no 0.
+ */
+#define SEQ_STAR	0
 #define SEQSET_MAX_RANGES 10000		/* bounded memory */
 
 struct seq_range {
@@ -29,6 +34,7 @@ void	 seqset_clear(struct seqset *);
 /* Replaces "*" by max (0 = empty mailbox: "*" matches nothing), orders
  * each range, sorts and merges overlaps. */
 void	 seqset_resolve(struct seqset *, uint32_t max);
+/* Membership in a resolved set; 0 is never a member. */
 bool	 seqset_contains(const struct seqset *, uint32_t);
 uint64_t seqset_count(const struct seqset *);
 /* Ascending iteration over a resolved set: start with *v = 0. */

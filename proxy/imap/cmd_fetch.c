@@ -197,8 +197,10 @@ write_value(struct evbuffer *out, const struct imap_arg *a,
 		break;
 	case IMAP_ARG_LIST:
 		evbuffer_add(out, "(", 1);
+		/* ")(" stays as the server sent it: RFC 3501 §9 has no
+		 * space between addresses, nor between body parts. */
 		for (i = 0; i < a->len; i++) {
-			if (i > 0)
+			if (i > 0 && !a->v.list[i].joined)
 				evbuffer_add(out, " ", 1);
 			write_value(out, &a->v.list[i], hold);
 		}

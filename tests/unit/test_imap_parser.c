@@ -2,9 +2,13 @@
  * The IMAP parser, table-driven: each input is fed whole, byte by byte and
  * in seeded random chunkings, and every way must give the same dump of the
  * parsed structure.  Commands and responses come from RFC 9051 §6-7 and
- * the RFC 3501 §8 sample session; malformed input must give an error,
- * never a crash.
+ * the RFC 3501 §8 sample session, FETCH data from the formal syntax of
+ * RFC 9051 §9 and RFC 3501 §9; malformed input must give an error, never
+ * a crash.
  */
+#include <stdarg.h>
+#include <stdbool.h>
+
 #include <event2/buffer.h>
 
 #include "protocol/imap_parser.h"
@@ -62,8 +66,9 @@ dump_args(char *out, size_t len, const struct imap_arg *args, size_t n)
 {
 	size_t	 i;
 
+	/* A list that came right after ")" is shown so, as sent. */
 	for (i = 0; i < n; i++) {
-		if (i > 0)
+		if (i > 0 && !args[i].joined)
 			cat(out, len, " ");
 		dump_arg(out, len, &args[i]);
 	}
@@ -167,7 +172,7 @@ struct row {
 static void
 check_rows(enum imap_parser_mode mode, const struct row *rows, size_t n)
 {
-	char		 got[2048];
+	char		 got[4096];
 	size_t		 i;
 	int		 chunking, conts;
 	uint32_t	 seed;
@@ -442,6 +447,10 @@ static const struct row bad_responses[] = {
 	R("* 1 FETCH (FLAGS (\\Seen)\r\n", "ERROR unbalanced (", -1),
 	R("* OK [UIDVALIDITY 3\r\n", "ERROR unterminated response code", -1),
 	R("* 99999999999 EXISTS\r\n", "ERROR number out of range", -1),
+	R("* 4294967296 EXISTS\r\n", "ERROR number out of range", -1),
+	/* 2^64 + 1: once wrapped round to "* 1 EXISTS" */
+	R("* 18446744073709551617 EXISTS\r\n", "ERROR number out of range",
+	  -1),
 	R("* 1 FETCH (BODY[] {5}\r\nabc", "", -1),
 };
 
@@ -457,6 +466,441 @@ malformed_responses(void)
 {
 	check_rows(IMAP_PARSER_RESPONSE, bad_responses,
 	    sizeof(bad_responses) / sizeof(bad_responses[0]));
+}
+
+/*
+ * FETCH data a server may send, production by production (RFC 9051 §9,
+ * RFC 3501 §9).  F() rows are their own dump: every byte, ")(" included,
+ * comes back as it was sent.
+ */
+#define F(num, items) { "* " num " FETCH " items "\r\n",		\
+	sizeof("* " num " FETCH " items "\r\n") - 1,			\
+	"*|" num " FETCH|||" items, 0 }
+
+/* body-fld-param SP body-fld-id SP body-fld-desc SP body-fld-enc SP
+ * body-fld-octets, then body-fld-lines for text, then extension data. */
+#define PLAIN	"(\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL " \
+		"\"7bit\" 8 1 NIL NIL NIL NIL)"
+#define HTML	"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL " \
+		"\"quoted-printable\" 40 2 NIL NIL NIL NIL)"
+#define PNG	"(\"image\" \"png\" (\"name\" \"a.png\") \"<img1@x.jp>\" " \
+		"NIL \"base64\" 100 NIL (\"inline\" (\"filename\" " \
+		"\"a.png\")) NIL NIL)"
+#define PDF	"(\"application\" \"pdf\" (\"name\" \"a.pdf\") NIL NIL " \
+		"\"base64\" 4096 NIL (\"attachment\" (\"filename\" " \
+		"\"a.pdf\")) NIL NIL)"
+#define ADDR_A	"(\"A\" NIL \"a\" \"x.jp\")"
+#define ADDR_B	"(\"B\" NIL \"b\" \"x.jp\")"
+#define INNER_ENV "(\"Tue, 2 Jan 2024 10:00:00 +0000\" \"inner\" " \
+		"((\"In\" NIL \"in\" \"z.example\")) ((\"In\" NIL \"in\" " \
+		"\"z.example\")) ((\"In\" NIL \"in\" \"z.example\")) " \
+		"((NIL NIL \"to\" \"z.example\")) NIL NIL NIL " \
+		"\"<inner@z.example>\")"
+#define UTF8_JA	"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"	/* 9 bytes */
+
+/* Rows whose trees fetch_tree_shapes() walks. */
+#define NESTED3	"(UID 9 BODYSTRUCTURE ((((\"text\" \"html\" " \
+		"(\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 1 NIL NIL " \
+		"NIL NIL)" PNG " \"related\" (\"boundary\" \"r\") NIL NIL " \
+		"NIL)" PLAIN " \"alternative\" (\"boundary\" \"a\") NIL NIL " \
+		"NIL)" PDF " \"mixed\" (\"boundary\" \"m\") NIL NIL NIL))"
+#define RFC822_PART "(BODYSTRUCTURE (" PLAIN "(\"message\" \"rfc822\" " \
+		"(\"name\" \"fwd.eml\") NIL NIL \"7bit\" 900 " INNER_ENV \
+		" (" PLAIN HTML " \"alternative\" (\"boundary\" \"in\") NIL " \
+		"NIL NIL) 30 NIL (\"attachment\" (\"filename\" " \
+		"\"fwd.eml\")) NIL NIL) \"mixed\" (\"boundary\" \"out\") NIL " \
+		"NIL NIL))"
+#define EXT_1PART "(BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" " \
+		"\"utf-8\" \"format\" \"flowed\") \"<id@x.jp>\" \"desc\" " \
+		"\"8bit\" 1234 56 \"Q2hlY2sgSW50ZWdyaXR5IQ==\" (\"inline\" " \
+		"NIL) \"en\" \"http://x.jp/a\" 7 (\"x\" (1 NIL \"y\") " \
+		"12345678901) NIL))"
+#define GROUPS	"(ENVELOPE (NIL \"g\" ((NIL NIL \"team\" NIL)" ADDR_A \
+		ADDR_B "(NIL NIL NIL NIL)) NIL NIL ((NIL NIL " \
+		"\"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) ((NIL NIL " \
+		"\"a\" NIL)(NIL NIL NIL NIL)" ADDR_B ") NIL NIL NIL))"
+#define SMALL	"(UID 4294967295 MODSEQ (12345678901) RFC822.SIZE 0 " \
+		"INTERNALDATE \" 1-Jan-2024 00:00:00 +0900\" FLAGS ())"
+#define LIT_ENV	"* 14 FETCH (ENVELOPE ({30}\r\nMon, 1 Jan 2024 " \
+		"09:00:00 +0900 {5}\r\nhello (({5}\r\nAlice NIL " \
+		"{1}\r\na {4}\r\nx.jp)(\"B\" {0}\r\n \"b\" \"x.jp\")) " \
+		"NIL NIL NIL NIL NIL NIL {8}\r\n<m@x.jp>))\r\n"
+
+static const struct row fetch_grammar[] = {
+	/* Address lists with no SP between addresses (Dovecot). */
+	F("1", "(ENVELOPE (\"Mon, 1 Jan 2024 09:00:00 +0900\" \"subj\" ("
+	  ADDR_A ADDR_B ") (" ADDR_A ") (" ADDR_A ") ((\"C\" NIL \"c\" "
+	  "\"y.jp\")(\"D\" NIL \"d\" \"y.jp\")(NIL NIL \"e\" \"y.jp\")) "
+	  "NIL NIL \"<parent@x.jp>\" \"<id@x.jp>\"))"),
+	/* body-type-mpart = 1*body SP media-subtype: no SP between parts. */
+	F("1", "(BODYSTRUCTURE (" PLAIN HTML " \"alternative\" "
+	  "(\"boundary\" \"b1\") NIL NIL NIL))"),
+	/* RFC 3501 §7.4.2's BODY example, non-extensible, Exchange case. */
+	F("2", "(BODY ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL "
+	  "NIL \"7BIT\" 1152 23)(\"TEXT\" \"PLAIN\" (\"CHARSET\" "
+	  "\"US-ASCII\" \"NAME\" \"cc.diff\") \"<960723163407.20117h@cac."
+	  "washington.edu>\" \"Compiler diff\" \"BASE64\" 4554 73) "
+	  "\"MIXED\"))"),
+	/* Three levels: mixed > alternative > related. */
+	F("3", NESTED3),
+	/* body-type-msg: its own envelope, body (multipart) and lines. */
+	F("4", RFC822_PART),
+	/* body-ext-1part in full: md5, dsp with NIL params, lang as a
+	 * string, loc, then unknown extensions: numbers, nested lists. */
+	F("5", EXT_1PART),
+	/* body-fld-lang as a list, body-ext-mpart in full with extensions
+	 * that start with a list. */
+	F("6", "(BODYSTRUCTURE ((\"application\" \"octet-stream\" NIL NIL NIL "
+	  "\"base64\" 0 NIL (\"attachment\" (\"filename\" \"a.bin\" "
+	  "\"size\" \"0\")) (\"en\" \"ja\") \"cid:a\")" PLAIN " \"mixed\" "
+	  "(\"boundary\" \"m\") (\"inline\" NIL) (\"de\" \"en\") \"loc\" "
+	  "((\"nested\") 9) \"x\"))"),
+	/* Extension data left out at each point it may end. */
+	F("7", "(BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 "
+	  "NIL)(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL)"
+	  "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL \"en\") "
+	  "\"mixed\" NIL))"),
+	/* Groups (RFC 3501 §7.4.2): start (host NIL), members, end. */
+	F("8", GROUPS),
+	/* NIL wherever nstring or a list may be NIL. */
+	F("9", "(ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
+	  "BODY[] NIL RFC822.HEADER NIL BODY[TEXT]<0> NIL "
+	  "BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL "
+	  "NIL NIL NIL))"),
+	/* Empty strings. */
+	F("10", "(ENVELOPE (\"\" \"\" ((\"\" NIL \"a\" \"x.jp\")) NIL NIL NIL "
+	  "NIL NIL \"\" \"\") BODY[TEXT] \"\" BODYSTRUCTURE (\"text\" "
+	  "\"plain\" (\"charset\" \"\") \"\" \"\" \"7bit\" 0 0))"),
+	/* 8-bit UTF-8 in quoted strings (RFC 9051 allows it, RFC 6855). */
+	F("11", "(ENVELOPE (NIL \"" UTF8_JA "\" ((\"\xe5\xb1\xb1\xe7\x94\xb0 "
+	  "\xe5\xa4\xaa\xe9\x83\x8e\" NIL \"yamada\" \"\xe4\xbe\x8b\xe3\x81"
+	  "\x88.jp\")) NIL NIL NIL NIL NIL NIL NIL))"),
+	/* Parts' own headers, partial header fields with an origin. */
+	F("12", "(UID 12 BODY[1.2.MIME] \"\" BODY[HEADER.FIELDS.NOT (X-A "
+	  "X-B)] \"\" BODY[2.TEXT]<1024> NIL BODY[1.2.3] NIL)"),
+	/* The small items. */
+	F("4294967295", SMALL),
+	F("13", "(FLAGS (\\Seen \\Answered $Forwarded NonJunk \\Recent) "
+	  "BINARY.SIZE[1] 1234 EMAILID (M6d99ac3275bb4e) THREADID NIL "
+	  "SAVEDATE \"2-Jan-2024 10:00:00 +0000\" PREVIEW \"Hi\")"),
+	/* Literals in every nstring position. */
+	R(LIT_ENV, "*|14 FETCH|||(ENVELOPE ({30}Mon, 1 Jan 2024 09:00:00 +0900 "
+	  "{5}hello (({5}Alice NIL {1}a {4}x.jp)(\"B\" {0} \"b\" \"x.jp\")) "
+	  "NIL NIL NIL NIL NIL NIL {8}<m@x.jp>))", 0),
+	R("* 15 FETCH (BODYSTRUCTURE (\"text\" \"plain\" (\"name\" {5}\r\n"
+	  "a.txt) NIL {12}\r\n" "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81"
+	  "\xa7 \"7bit\" 3 1 NIL (\"attachment\" (\"filename\" {5}\r\na.txt))"
+	  " NIL NIL))\r\n", "*|15 FETCH|||(BODYSTRUCTURE (\"text\" \"plain\" "
+	  "(\"name\" {5}a.txt) NIL {12}\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"
+	  "\xe3\x81\xa7 \"7bit\" 3 1 NIL (\"attachment\" (\"filename\" "
+	  "{5}a.txt)) NIL NIL))", 0),
+	R("* 16 FETCH (BODY[1.2.MIME] {43}\r\nContent-Type: text/plain; "
+	  "charset=utf-8\r\n\r\n UID 16)\r\n", "*|16 FETCH|||(BODY[1.2.MIME] "
+	  "{43}Content-Type: text/plain; charset=utf-8\r\n\r\n UID 16)", 0),
+	R("* 17 FETCH (UID 17 BODY[HEADER.FIELDS (SUBJECT DATE)]<0> {23}\r\n"
+	  "Subject: x\r\nDate: y\r\n\r\n BODY[HEADER.FIELDS (A B)] {12}\r\n"
+	  "Subject: x\r\n)\r\n", "*|17 FETCH|||(UID 17 BODY[HEADER.FIELDS "
+	  "(SUBJECT DATE)]<0> {23}Subject: x\r\nDate: y\r\n\r\n "
+	  "BODY[HEADER.FIELDS (A B)] {12}Subject: x\r\n)", 0),
+	R("* 18 FETCH (BINARY[1] {5}\r\nhello BINARY[1.2]<0> ~{3}\r\n\0\1\2 "
+	  "BINARY[2] NIL)\r\n", "*|18 FETCH|||(BINARY[1] {5}hello "
+	  "BINARY[1.2]<0> ~{3} BINARY[2] NIL)", 0),
+	R("* 19 FETCH (RFC822 {12}\r\nSubject: x\r\n RFC822.TEXT {0}\r\n "
+	  "BODY[] {9}\r\n" UTF8_JA ")\r\n", "*|19 FETCH|||(RFC822 "
+	  "{12}Subject: x\r\n RFC822.TEXT {0} BODY[] {9}" UTF8_JA ")", 0),
+	/* quoted-specials escaped in a quoted string. */
+	R("* 20 FETCH (ENVELOPE (NIL \"say \\\"hi\\\" \\\\ bye\" NIL NIL NIL "
+	  "NIL NIL NIL NIL NIL))\r\n", "*|20 FETCH|||(ENVELOPE (NIL \"say "
+	  "\"hi\" \\ bye\" NIL NIL NIL NIL NIL NIL NIL NIL))", 0),
+	/* Not FETCH, but the same ")(" (RFC 2342). */
+	R("* NAMESPACE ((\"\" \"/\")(\"Shared/\" \"/\")) NIL ((\"Public/\" "
+	  "\"/\" \"X-PARAM\" (\"a\" \"b\")))\r\n", "*|NAMESPACE|||((\"\" "
+	  "\"/\")(\"Shared/\" \"/\")) NIL ((\"Public/\" \"/\" \"X-PARAM\" "
+	  "(\"a\" \"b\")))", 0),
+};
+
+/* Everything but ")(" still needs its space, in both directions. */
+static const struct row join_errors_response[] = {
+	R("* 1 FETCH (FLAGS (\\Seen)UID 1)\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("* 1 FETCH (X (\"a\")\"b\")\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("* 1 FETCH (X (\"a\")NIL)\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("* 1 FETCH (X (\"a\"){1}\r\nb)\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("* 1 FETCH (X \"a\"(\"b\"))\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("* 1 FETCH (X {1}\r\na(1))\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("* 1 FETCH (X NIL(1))\r\n", "ERROR missing space between arguments",
+	  -1),
+	R("* 1 FETCH (X (1)(2)3)\r\n", "ERROR missing space between arguments",
+	  -1),
+};
+
+static const struct row join_errors_command[] = {
+	R("a SEARCH OR (FROM a)(TO b)\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("a STORE 1 FLAGS (\\Seen)(\\Draft)\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("a LIST \"\" (INBOX)(Sent)\r\n",
+	  "ERROR missing space between arguments", -1),
+	R("a ID ((\"name\" \"x\")(\"version\" \"1\"))\r\n",
+	  "ERROR missing space between arguments", -1),
+};
+
+static void
+fetch_grammar_rows(void)
+{
+	check_rows(IMAP_PARSER_RESPONSE, fetch_grammar,
+	    sizeof(fetch_grammar) / sizeof(fetch_grammar[0]));
+}
+
+static void
+joins_stay_strict(void)
+{
+	check_rows(IMAP_PARSER_RESPONSE, join_errors_response,
+	    sizeof(join_errors_response) / sizeof(join_errors_response[0]));
+	check_rows(IMAP_PARSER_COMMAND, join_errors_command,
+	    sizeof(join_errors_command) / sizeof(join_errors_command[0]));
+}
+
+/* Parses one response, fed whole; NULL (and a note) unless it is done. */
+static const struct imap_response *
+parse1(struct imap_parser **pp, const char *in)
+{
+	enum imap_parse_result	 r;
+	size_t			 used;
+
+	*pp = imap_parser_new(IMAP_PARSER_RESPONSE, NULL);
+	r = imap_parser_feed(*pp, (const unsigned char *)in, strlen(in), &used);
+	if (!CHECK(r == IMAP_PARSE_DONE)) {
+		printf("#   %s: %s", imap_parser_error(*pp), in);
+		return NULL;
+	}
+	return imap_parser_response(*pp);
+}
+
+/* The argument at a path of list indexes ending in -1; NULL if none. */
+static const struct imap_arg *
+at(const struct imap_response *r, ...)
+{
+	const struct imap_arg	*a = NULL, *args = r->args;
+	size_t			 n = r->nargs;
+	va_list			 ap;
+	int			 i;
+
+	va_start(ap, r);
+	while ((i = va_arg(ap, int)) >= 0) {
+		if ((size_t)i >= n) {
+			a = NULL;
+			break;
+		}
+		a = &args[i];
+		if (!imap_arg_get_list(a, &args, &n))
+			n = 0;
+	}
+	va_end(ap);
+	return a;
+}
+
+static long
+list_len(const struct imap_arg *a)
+{
+	size_t	 n;
+
+	return a != NULL && imap_arg_get_list(a, NULL, &n) ? (long)n : -1;
+}
+
+static bool
+joined(const struct imap_arg *a)
+{
+	return a != NULL && a->joined;
+}
+
+static bool
+quoted_is(const struct imap_arg *a, const char *want)
+{
+	const char	*s;
+
+	return a != NULL && imap_arg_get_string(a, &s) && strcmp(s, want) == 0;
+}
+
+static bool
+number_is(const struct imap_arg *a, uint64_t want)
+{
+	uint64_t	 v;
+
+	return a != NULL && imap_arg_get_number64(a, &v) && v == want;
+}
+
+/*
+ * The bug: a server's ")(" was "missing space between arguments" and the
+ * backend connection was dropped.  The two lines of the report.
+ */
+static void
+adjacent_lists(void)
+{
+	struct imap_parser		*p;
+	const struct imap_response	*r;
+
+	r = parse1(&p, "* 1 FETCH (ENVELOPE (\"date\" \"subj\" (" ADDR_A
+	    ADDR_B ") NIL NIL NIL NIL NIL NIL NIL))\r\n");
+	if (r != NULL) {
+		CHECK_INT(list_len(at(r, 0, 1, -1)), 10);
+		CHECK_INT(list_len(at(r, 0, 1, 2, -1)), 2);
+		CHECK(!joined(at(r, 0, 1, 2, -1)));	/* after SP */
+		CHECK(!joined(at(r, 0, 1, 2, 0, -1)));
+		CHECK(joined(at(r, 0, 1, 2, 1, -1)));
+		CHECK_INT(list_len(at(r, 0, 1, 2, 1, -1)), 4);
+		CHECK(quoted_is(at(r, 0, 1, 2, 1, 2, -1), "b"));
+	}
+	imap_parser_free(&p);
+	r = parse1(&p, "* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL "
+	    "NIL \"7bit\" 1 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 1 1) "
+	    "\"alternative\"))\r\n");
+	if (r != NULL) {
+		CHECK_INT(list_len(at(r, 0, 1, -1)), 3);
+		CHECK(joined(at(r, 0, 1, 1, -1)));
+		CHECK(quoted_is(at(r, 0, 1, 1, 1, -1), "html"));
+		CHECK(quoted_is(at(r, 0, 1, 2, -1), "alternative"));
+		CHECK(!joined(at(r, 0, 1, 2, -1)));
+	}
+	imap_parser_free(&p);
+}
+
+/* The shape of the trees, not only that they parse. */
+static void
+fetch_tree_shapes(void)
+{
+	struct imap_parser		*p;
+	const struct imap_response	*r;
+	const struct imap_arg		*a;
+	int				 i;
+
+	/* mixed(alternative(related(html, png), plain), pdf) */
+	if ((r = parse1(&p, "* 3 FETCH " NESTED3 "\r\n")) != NULL) {
+		CHECK_INT(list_len(at(r, 0, -1)), 4);
+		CHECK(number_is(at(r, 0, 1, -1), 9));
+		CHECK_INT(list_len(at(r, 0, 3, -1)), 7);	/* mixed */
+		CHECK(quoted_is(at(r, 0, 3, 2, -1), "mixed"));
+		CHECK(joined(at(r, 0, 3, 1, -1)));		/* pdf */
+		CHECK_INT(list_len(at(r, 0, 3, 0, -1)), 7);	/* alt. */
+		CHECK(joined(at(r, 0, 3, 0, 1, -1)));		/* plain */
+		CHECK_INT(list_len(at(r, 0, 3, 0, 0, -1)), 7);	/* related */
+		/* html, three levels down */
+		CHECK_INT(list_len(at(r, 0, 3, 0, 0, 0, -1)), 12);
+		CHECK(!joined(at(r, 0, 3, 0, 0, 0, -1)));
+		CHECK(quoted_is(at(r, 0, 3, 0, 0, 0, 2, 1, -1), "utf-8"));
+		CHECK(joined(at(r, 0, 3, 0, 0, 1, -1)));	/* png */
+		CHECK(imap_arg_is_nil(at(r, 0, 3, 0, 0, 1, 7, -1)));
+		CHECK_INT(list_len(at(r, 0, 3, 0, 0, 1, 8, -1)), 2);
+		CHECK(quoted_is(at(r, 0, 3, 0, 0, 1, 8, 1, 1, -1), "a.png"));
+	}
+	imap_parser_free(&p);
+
+	/* message/rfc822: its envelope, its (multipart) body, its lines */
+	if ((r = parse1(&p, "* 4 FETCH " RFC822_PART "\r\n")) != NULL) {
+		CHECK_INT(list_len(at(r, 0, 1, 1, -1)), 14);
+		CHECK(joined(at(r, 0, 1, 1, -1)));
+		CHECK_INT(list_len(at(r, 0, 1, 1, 7, -1)), 10);
+		CHECK(quoted_is(at(r, 0, 1, 1, 7, 9, -1), "<inner@z.example>"));
+		CHECK_INT(list_len(at(r, 0, 1, 1, 8, -1)), 7);
+		CHECK(joined(at(r, 0, 1, 1, 8, 1, -1)));
+		CHECK(number_is(at(r, 0, 1, 1, 9, -1), 30));
+	}
+	imap_parser_free(&p);
+
+	/* unknown extensions keep their nesting and their numbers */
+	if ((r = parse1(&p, "* 5 FETCH " EXT_1PART "\r\n")) != NULL) {
+		CHECK_INT(list_len(at(r, 0, 1, -1)), 15);
+		CHECK(quoted_is(at(r, 0, 1, 10, -1), "en"));
+		CHECK(number_is(at(r, 0, 1, 12, -1), 7));
+		CHECK_INT(list_len(at(r, 0, 1, 13, -1)), 3);
+		CHECK_INT(list_len(at(r, 0, 1, 13, 1, -1)), 3);
+		CHECK(number_is(at(r, 0, 1, 13, 2, -1), 12345678901ULL));
+		CHECK(imap_arg_is_nil(at(r, 0, 1, 14, -1)));
+	}
+	imap_parser_free(&p);
+
+	/* a group is an address: start (host NIL), members, end (all NIL) */
+	if ((r = parse1(&p, "* 8 FETCH " GROUPS "\r\n")) != NULL) {
+		CHECK_INT(list_len(at(r, 0, 1, 2, -1)), 4);
+		for (i = 0; i < 4; i++)
+			CHECK_INT(list_len(at(r, 0, 1, 2, i, -1)), 4);
+		CHECK(quoted_is(at(r, 0, 1, 2, 0, 2, -1), "team"));
+		CHECK(imap_arg_is_nil(at(r, 0, 1, 2, 0, 3, -1)));
+		CHECK(imap_arg_is_nil(at(r, 0, 1, 2, 3, 2, -1)));
+		CHECK_INT(list_len(at(r, 0, 1, 6, -1)), 3);
+	}
+	imap_parser_free(&p);
+
+	/* MODSEQ is 64-bit, INTERNALDATE keeps its leading SP */
+	if ((r = parse1(&p, "* 4294967295 FETCH " SMALL "\r\n")) != NULL) {
+		CHECK(r->has_number && r->number == 4294967295U);
+		CHECK(number_is(at(r, 0, 1, -1), 4294967295U));
+		CHECK(number_is(at(r, 0, 3, 0, -1), 12345678901ULL));
+		CHECK(number_is(at(r, 0, 5, -1), 0));
+		CHECK(quoted_is(at(r, 0, 7, -1), " 1-Jan-2024 00:00:00 +0900"));
+		CHECK_INT(list_len(at(r, 0, 9, -1)), 0);
+	}
+	imap_parser_free(&p);
+
+	/* literals where nstrings go, an empty one too */
+	if ((r = parse1(&p, LIT_ENV)) != NULL) {
+		a = at(r, 0, 1, 1, -1);
+		CHECK(a != NULL && a->type == IMAP_ARG_LITERAL && a->len == 5);
+		CHECK(quoted_is(a, "hello"));
+		CHECK(quoted_is(at(r, 0, 1, 2, 0, 0, -1), "Alice"));
+		CHECK(joined(at(r, 0, 1, 2, 1, -1)));
+		CHECK(quoted_is(at(r, 0, 1, 2, 1, 1, -1), ""));
+		CHECK(quoted_is(at(r, 0, 1, 9, -1), "<m@x.jp>"));
+	}
+	imap_parser_free(&p);
+}
+
+/*
+ * Numbers at their limits: nz-number and uniqueid go to 4294967295
+ * (RFC 9051 §9), mod-sequence values are 64-bit (RFC 7162).
+ */
+static void
+number_limits(void)
+{
+	struct imap_parser		*p;
+	const struct imap_command	*c;
+	const struct imap_response	*r;
+	const char			*in = "t X 4294967295 4294967296 "
+	    "18446744073709551615 18446744073709551616 0 00000000000000000007 "
+	    "99999999999999999999 1a\r\n";
+	size_t				 used;
+	uint32_t			 u;
+	uint64_t			 v;
+
+	p = imap_parser_new(IMAP_PARSER_COMMAND, NULL);
+	CHECK_INT(imap_parser_feed(p, (const unsigned char *)in, strlen(in),
+	    &used), IMAP_PARSE_DONE);
+	c = imap_parser_command(p);
+	CHECK(c != NULL && c->nargs == 8);
+	if (c != NULL && c->nargs == 8) {
+		CHECK(imap_arg_get_number(&c->args[0], &u) &&
+		    u == 4294967295U);
+		CHECK(!imap_arg_get_number(&c->args[1], &u));
+		CHECK(imap_arg_get_number64(&c->args[1], &v) &&
+		    v == 4294967296ULL);
+		CHECK(imap_arg_get_number64(&c->args[2], &v) &&
+		    v == UINT64_MAX);
+		CHECK(!imap_arg_get_number64(&c->args[3], &v));
+		CHECK(imap_arg_get_number(&c->args[4], &u) && u == 0);
+		CHECK(imap_arg_get_number(&c->args[5], &u) && u == 7);
+		CHECK(!imap_arg_get_number64(&c->args[6], &v));
+		CHECK(!imap_arg_get_number64(&c->args[7], &v));
+	}
+	imap_parser_free(&p);
+
+	if ((r = parse1(&p, "* 4294967295 EXISTS\r\n")) != NULL)
+		CHECK(r->has_number && r->number == 4294967295U);
+	imap_parser_free(&p);
 }
 
 /* Feeds text through an evbuffer, so an error's unread rest stays queued
@@ -710,6 +1154,11 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(malformed_commands),
 	UNIT_CASE(response_examples),
 	UNIT_CASE(malformed_responses),
+	UNIT_CASE(adjacent_lists),
+	UNIT_CASE(fetch_grammar_rows),
+	UNIT_CASE(fetch_tree_shapes),
+	UNIT_CASE(joins_stay_strict),
+	UNIT_CASE(number_limits),
 	UNIT_CASE(limits),
 	UNIT_CASE(streaming_fetch),
 	UNIT_CASE(streaming_append),

@@ -37,6 +37,12 @@ parse_and_resolve(void)
 		{ "1:*", "1:*", "", 0, 0 },	/* empty mailbox */
 		{ "3,*", "3,*", "3", 0, 1 },
 		{ "4294967294", "4294967294", "4294967294", 5, 1 },
+		{ "4294967295", "4294967295", "4294967295", 5, 1 },
+		{ "1:4294967295", "1:4294967295", "1:4294967295", 9,
+		  4294967295ULL },
+		{ "4294967295:*", "4294967295:*", "7:4294967295", 7,
+		  4294967289ULL },
+		{ "*:4294967295", "*:4294967295", "", 0, 0 },
 	};
 	struct seqset	 s = { 0 };
 	const char	*err;
@@ -67,7 +73,9 @@ parse_errors(void)
 		{ "1:2:3", "invalid character in sequence set" },
 		{ "a", "number expected" },
 		{ "1 2", "invalid character in sequence set" },
-		{ "4294967295", "number too large" },
+		{ "4294967296", "number too large" },
+		{ "1:4294967296", "number too large" },
+		{ "42949672950", "number too large" },
 		{ "99999999999999999999", "number too large" },
 		{ "-1", "number expected" },
 		{ "$", "number expected" },
@@ -124,6 +132,63 @@ membership_and_iteration(void)
 	seqset_clear(&s);
 }
 
+/*
+ * The bug: "*" was UINT32_MAX, so UID 4294967295 (RFC 9051 uniqueid) was
+ * "number too large" and "UID FETCH 1:4294967295" was refused.
+ */
+static void
+largest_uid(void)
+{
+	struct seqset	 s = { 0 };
+	const char	*err;
+	uint32_t	 v = 4294967290U;
+	size_t		 n = 0;
+
+	CHECK(seqset_parse(&s, "4294967295,4294967293:4294967294", &err));
+	seqset_resolve(&s, 3);
+	CHECK_STR(fmt(&s), "4294967293:4294967295");
+	CHECK(seqset_contains(&s, 4294967295U));
+	CHECK(!seqset_contains(&s, 4294967292U));
+	/* Iteration ends at the top without wrapping round to 0. */
+	while (seqset_next(&s, &v) && n < 8)
+		n++;
+	CHECK_INT(n, 3);
+	CHECK_INT(v, 4294967295U);
+
+	/* "*" and 4294967295 stay apart until resolved. */
+	CHECK(seqset_parse(&s, "4294967295,*", &err));
+	CHECK_STR(fmt(&s), "4294967295,*");
+	seqset_resolve(&s, 10);
+	CHECK_STR(fmt(&s), "10,4294967295");
+	CHECK_INT(seqset_count(&s), 2);
+	seqset_clear(&s);
+}
+
+/*
+ * Sessions ask whether a set not yet resolved holds 0 (FETCH 0 is BAD);
+ * "*" must not look like it, and a set built by hand can hold "*".
+ */
+static void
+star_is_not_zero(void)
+{
+	struct seqset	 s = { 0 };
+	const char	*err;
+
+	CHECK(seqset_parse(&s, "*", &err));
+	CHECK(!seqset_contains(&s, 0));
+	CHECK(seqset_parse(&s, "*:3,5", &err));
+	CHECK(!seqset_contains(&s, 0));
+	seqset_resolve(&s, 0);
+	CHECK_STR(fmt(&s), "5");
+	seqset_clear(&s);
+
+	CHECK(seqset_add_range(&s, 5, SEQ_STAR));
+	CHECK_STR(fmt(&s), "5:*");
+	seqset_resolve(&s, 8);
+	CHECK_STR(fmt(&s), "5:8");
+	seqset_clear(&s);
+}
+
 static void
 compress_list(void)
 {
@@ -146,6 +211,8 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(parse_errors),
 	UNIT_CASE(too_many_ranges),
 	UNIT_CASE(membership_and_iteration),
+	UNIT_CASE(largest_uid),
+	UNIT_CASE(star_is_not_zero),
 	UNIT_CASE(compress_list),
 };
 
