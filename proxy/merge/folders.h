@@ -21,8 +21,8 @@ struct bfolder {
 	char		 sep;
 	bool		 noselect;
 	bool		 subscribed;
-	bool		 nonexistent;	/* only a subscription (RFC 5258) */
 	enum folder_role special;	/* from a special-use attribute */
+	bool		 nonexistent;	/* only a subscription (RFC 5258) */
 };
 
 struct folder_part {

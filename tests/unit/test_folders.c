@@ -6,7 +6,7 @@
 #include "proxy/merge/folders.h"
 #include "unit.h"
 
-#define B(name, sep, special)	{ (char *)name, sep, false, false, special }
+#define B(n, c, r)	{ .name = (char *)(n), .sep = (c), .special = (r) }
 
 static const struct bfolder legacy_tb[] = {
 	B("INBOX", '.', ROLE_NONE), B("送信済み", '.', ROLE_NONE),
@@ -209,6 +209,37 @@ list_matching(void)
 		}
 }
 
+/* A subscription of a deleted folder (LIST (SUBSCRIBED) said
+ * \NonExistent) is in the tree, but gone: no parents, not a child. */
+static void
+subscription_of_a_gone_folder(void)
+{
+	static const struct bfolder n[] = {
+		B("INBOX", '/', ROLE_NONE), B("Keep", '/', ROLE_NONE),
+		{ .name = (char *)"Keep", .sep = '/', .subscribed = true },
+		{ .name = (char *)"Old/Gone", .sep = '/', .noselect = true,
+		  .subscribed = true, .nonexistent = true },
+		{ .name = (char *)"Sent", .sep = '/', .noselect = true,
+		  .subscribed = true, .nonexistent = true },
+	};
+	struct folders		*fs = build(NULL, 0, n, N(n), NULL);
+	const struct ufolder	*f;
+
+	CHECK(fs != NULL);
+	if (fs == NULL)
+		return;
+	CHECK((f = folders_find(fs, "Old/Gone")) != NULL && folder_gone(f) &&
+	    !folder_selectable(f) && folder_subscribed(f));
+	CHECK(folders_find(fs, "Old") == NULL);		/* no placeholder */
+	CHECK((f = folders_find(fs, "Keep")) != NULL && !folder_gone(f) &&
+	    folder_selectable(f) && !f->has_children);
+	/* A gone "Sent" takes no role: Sent Items stays the sent folder. */
+	CHECK((f = folders_find(fs, "Sent")) != NULL && f->role == ROLE_NONE);
+	CHECK(folders_role(fs, ROLE_SENT) == NULL ||
+	    !folder_gone(folders_role(fs, ROLE_SENT)));
+	folders_free(&fs);
+}
+
 static const struct unit_case cases[] = {
 	UNIT_CASE(testbed_shape),
 	UNIT_CASE(outlook_used_legacy),
@@ -216,6 +247,7 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(follow_and_hide),
 	UNIT_CASE(placeholders_and_missing_roles),
 	UNIT_CASE(list_matching),
+	UNIT_CASE(subscription_of_a_gone_folder),
 };
 
 UNIT_MAIN(cases)
