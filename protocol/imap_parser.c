@@ -73,6 +73,8 @@ struct imap_parser {
 	bool			 stream;
 	uint64_t		 stream_threshold;
 	const char		*stream_only;	/* command name or NULL */
+	const char		*long_name;	/* its lines may be longer */
+	size_t			 long_max;
 
 	enum lex_state		 st;
 	enum phase		 phase;
@@ -216,6 +218,14 @@ void
 imap_parser_stream_only(struct imap_parser *p, const char *name)
 {
 	p->stream_only = name;
+}
+
+void
+imap_parser_long_line(struct imap_parser *p, const char *name,
+    size_t max_line)
+{
+	p->long_name = name;
+	p->long_max = max_line;
 }
 
 void
@@ -590,6 +600,17 @@ line_end(struct imap_parser *p)
  */
 
 /* Room for n more token bytes; -1 (nothing changed) when it cannot be. */
+
+/* The line limit of the command being read (imap_parser_long_line). */
+static size_t
+line_max(const struct imap_parser *p)
+{
+	if (p->long_name != NULL && p->mode == IMAP_PARSER_COMMAND &&
+	    p->cmd.name != NULL && strcasecmp(p->cmd.name, p->long_name) == 0)
+		return p->long_max;
+	return p->lim.max_line;
+}
+
 static int
 tok_room(struct imap_parser *p, size_t n)
 {
@@ -600,8 +621,8 @@ tok_room(struct imap_parser *p, size_t n)
 		return 0;
 	while (ncap < p->toklen + n)
 		ncap = ncap ? ncap * 2 : 256;
-	if (ncap > p->lim.max_line + 1)
-		ncap = p->lim.max_line + 1;
+	if (ncap > line_max(p) + 1)
+		ncap = line_max(p) + 1;
 	if (ncap < p->toklen + n || (nt = realloc(p->tok, ncap)) == NULL)
 		return -1;
 	p->tok = nt;
@@ -613,7 +634,7 @@ static enum imap_parse_result
 tok_add(struct imap_parser *p, unsigned char c)
 {
 	if (tok_room(p, 1) == -1)
-		return fail(p, p->toklen + 1 > p->lim.max_line ?
+		return fail(p, p->toklen + 1 > line_max(p) ?
 		    "line too long" : "out of memory");
 	p->tok[p->toklen++] = c;
 	return IMAP_PARSE_MORE;
@@ -1089,8 +1110,8 @@ tok_run(struct imap_parser *p, const unsigned char *data, size_t len)
 	size_t		 n = 0;
 	unsigned char	 c;
 
-	if (len > p->lim.max_line - p->line)
-		len = p->lim.max_line - p->line;
+	if (len > line_max(p) - p->line)
+		len = line_max(p) - p->line;
 	switch (p->st) {
 	case ST_ATOM:
 		if (p->bracket > 0)
@@ -1161,7 +1182,7 @@ imap_parser_feed(struct imap_parser *p, const unsigned char *data, size_t len,
 			i += used;
 			continue;
 		}
-		if (++p->line > p->lim.max_line) {
+		if (++p->line > line_max(p)) {
 			*consumed = i + 1;
 			p->line_ended = data[i] == '\n';
 			return fail(p, "line too long");

@@ -128,6 +128,13 @@ void			 imap_parser_set_stream(struct imap_parser *, bool on,
  */
 void			 imap_parser_stream_only(struct imap_parser *,
 			    const char *name);
+/*
+ * Command mode: lines of the command with this name may be max_line long
+ * instead of the limit's (ID's bounds, RFC 2971 §3.3, before login);
+ * NULL: none.  The string must outlive p.
+ */
+void			 imap_parser_long_line(struct imap_parser *,
+			    const char *name, size_t max_line);
 
 /*
  * Feeds bytes; *consumed says how many were used (all of them unless the

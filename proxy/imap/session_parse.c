@@ -1,7 +1,8 @@
 /*
  * Reading client input: commands through the IMAP parser, and the raw
  * lines of an AUTHENTICATE exchange.  Limits are strict before login (a
- * stranger gets 8 kB lines and no literal over 8 kB) and relaxed after.
+ * stranger gets 8 kB lines, but ID its RFC's 64 kB, and no literal over
+ * 8 kB) and relaxed after.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,11 @@
 #include "proxy/imap/session_impl.h"
 
 #define PREAUTH_MAX_LINE	8192
+/*
+ * ID's own bounds (RFC 2971 §3.3): 30 pairs, fields of 30 octets, values
+ * of 1024, each quoted with every octet escaped at worst.
+ */
+#define PREAUTH_MAX_ID_LINE	(30 * (2 + 2 * 30 + 1 + 2 + 2 * 1024 + 1) + 64)
 #define PREAUTH_MAX_LITERAL	8192
 #define AUTH_LINE_MAX		8192
 
@@ -36,9 +42,12 @@ struct imap_parser *
 sess_parser_new(void)
 {
 	struct imap_parser_limits	 l;
+	struct imap_parser		*p;
 
 	limits_for(&l, 0);
-	return imap_parser_new(IMAP_PARSER_COMMAND, &l);
+	if ((p = imap_parser_new(IMAP_PARSER_COMMAND, &l)) != NULL)
+		imap_parser_long_line(p, "ID", PREAUTH_MAX_ID_LINE);
+	return p;
 }
 
 /* Logged in: an APPEND's message may be as big as the limit, and
@@ -51,6 +60,7 @@ sess_parser_relax(struct imap_session *s)
 	limits_for(&l, 1);
 	l.max_literal = s->conf->max_message_size;
 	imap_parser_set_limits(s->parser, &l);
+	imap_parser_long_line(s->parser, NULL, 0);
 	imap_parser_stream_only(s->parser, "APPEND");
 	imap_parser_set_stream(s->parser, true, SESS_APPEND_STREAM_MIN);
 }

@@ -1093,3 +1093,30 @@ def test_real_mail_shapes_fetch_as_dovecot(testbed, imapmerge, user):
         c.close()
     assert all(status == b"OK" for _, status, _ in got["merged"]), got
     assert got["merged"] == got["direct"]
+
+
+def test_id_of_rfc2971_size_before_login(testbed, imapmerge, user):
+    """Before login, ID gets its RFC's bounds (30 pairs, values of 1024
+    octets) though other lines stay at 8 kB; as Dovecot answers."""
+    pairs = " ".join(f'"field{i:02d}" "{chr(97 + i % 26) * 1024}"'
+                     for i in range(30))
+    lines = [f"i ID ({pairs})", f'l LOGIN "{"x" * 9000}" y', "c CAPABILITY"]
+    got = {}
+    for side, port in (("direct", int(testbed.env["NEW_IMAPS_PORT"])),
+                       ("merged", imapmerge.imaps_port)):
+        raw = socket.create_connection(("localhost", port), timeout=30)
+        s = testbed.ctx().wrap_socket(raw, server_hostname="localhost")
+        f = s.makefile("rb")
+        f.readline()
+        got[side] = []
+        for line in lines:
+            s.sendall(line.encode() + b"\r\n")
+            tag = line.split()[0].encode()
+            ln = f.readline()
+            while ln and not ln.startswith(tag + b" "):
+                ln = f.readline()
+            got[side].append(ln.split()[1] if ln else None)
+        s.close()
+    assert got["merged"][0] == got["direct"][0] == b"OK", got
+    assert got["merged"][2] == b"OK", got
+    assert got["merged"][1] in (b"BAD", b"NO"), got

@@ -1149,6 +1149,41 @@ accessors(void)
 	imap_parser_free(&p);
 }
 
+/* One command may have longer lines (ID before login); the others keep
+ * the limit, and so does that one once it is switched off. */
+static void
+long_line_for_one_command(void)
+{
+	struct imap_parser_limits	 l;
+	struct imap_parser		*p;
+	struct evbuffer			*in = evbuffer_new();
+	char				 line[400];
+
+	imap_parser_default_limits(&l);
+	l.max_line = 100;
+	p = imap_parser_new(IMAP_PARSER_COMMAND, &l);
+	imap_parser_long_line(p, "ID", 300);
+	snprintf(line, sizeof(line), "a ID (\"name\" \"%0200d\")\r\n", 7);
+	CHECK_INT(feed_str(p, in, line), IMAP_PARSE_DONE);
+	imap_parser_reset(p);
+	snprintf(line, sizeof(line), "b id (\"name\" \"%0200d\")\r\n", 7);
+	CHECK_INT(feed_str(p, in, line), IMAP_PARSE_DONE);	/* any case */
+	imap_parser_reset(p);
+	snprintf(line, sizeof(line), "c ID (\"name\" \"%0300d\")\r\n", 7);
+	CHECK_INT(feed_str(p, in, line), IMAP_PARSE_ERROR);
+	CHECK_STR(imap_parser_error(p), "line too long");
+	imap_parser_reset(p);
+	snprintf(line, sizeof(line), "d LOGIN \"%0200d\" x\r\n", 7);
+	CHECK_INT(feed_str(p, in, line), IMAP_PARSE_ERROR);
+	CHECK_STR(imap_parser_error(p), "line too long");
+	imap_parser_reset(p);
+	imap_parser_long_line(p, NULL, 0);
+	snprintf(line, sizeof(line), "e ID (\"name\" \"%0200d\")\r\n", 7);
+	CHECK_INT(feed_str(p, in, line), IMAP_PARSE_ERROR);
+	imap_parser_free(&p);
+	evbuffer_free(in);
+}
+
 static const struct unit_case cases[] = {
 	UNIT_CASE(command_examples),
 	UNIT_CASE(malformed_commands),
@@ -1160,6 +1195,7 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(joins_stay_strict),
 	UNIT_CASE(number_limits),
 	UNIT_CASE(limits),
+	UNIT_CASE(long_line_for_one_command),
 	UNIT_CASE(streaming_fetch),
 	UNIT_CASE(streaming_append),
 	UNIT_CASE(streaming_only_append),
