@@ -37,7 +37,7 @@ struct user {
 	struct event	*linger;		/* armed while refs == 0 */
 	struct user_list lists[2];		/* cmd_folders.c */
 	/* The folder tree as last read from the servers: a session takes it
-	 * at its next command (sess_folders_current). */
+	 * at its next command. */
 	struct folders	*folders;
 	/* offline_memo() of the password last hashed into the store */
 	unsigned char	 memo[OFFLINE_MEMO_LEN];
