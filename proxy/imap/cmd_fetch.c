@@ -55,6 +55,7 @@ struct fetch_req {
 	size_t			 n[BACKEND_COUNT], cap[BACKEND_COUNT];
 	int			 pending;
 	bool			 failed;
+	char			 refused[160];	/* a server's own NO */
 	struct fetch_open	 cur;
 	struct evbuffer		*hold;
 	int			 queued;	/* side still to ask, or -1 */
@@ -328,7 +329,10 @@ fetch_data(struct backend *b, const struct imap_response *r, void *arg)
 		q->cur.wrote = fetch_local(q, out, mbox_view(&s->mc), m, 0);
 		write_items(q, out, items, 0, n);
 		evbuffer_add(out, ")\r\n", 3);
-		sess_write_buffer(s, out);
+		/* Nothing but the server's UID (an item it could not give):
+		 * a FETCH response has at least one item (RFC 9051 §9). */
+		if (q->cur.wrote)
+			sess_write_buffer(s, out);
 		evbuffer_free(out);
 	}
 	memset(&q->cur, 0, sizeof(q->cur));
@@ -402,11 +406,15 @@ fetch_finish(struct fetch_req *q)
 {
 	struct imap_session	*s = q->s;
 	bool			 failed = q->failed;
+	char			 refused[sizeof(q->refused)];
 
+	memcpy(refused, q->refused, sizeof(refused));
 	if (!failed && q->fa.sets_seen && !mbox_readonly(&s->mc))
 		fetch_mark_seen(q);
 	fetch_req_free(q);
-	if (failed)
+	if (failed && refused[0] != '\0')
+		sess_done(s, "%s", refused);
+	else if (failed)
 		sess_done(s, "NO [UNAVAILABLE] Some messages could not be "
 		    "read now");
 	else
@@ -444,6 +452,15 @@ fetch_done(struct backend *b, const struct backend_result *res, void *arg)
 		log_sess(LOG_WARNING, q->s->sid, "event=fetch-failed side=%s "
 		    "reason=\"%s\"", backend_name(b), res->text);
 	}
+	/*
+	 * A server that refuses for a reason of the message ([PARSE]: it
+	 * cannot decode a part for BINARY) says so to the client as it
+	 * said it; [UNAVAILABLE] would have the client try again forever.
+	 */
+	if (res->status == BACKEND_NO && !res->throttled && res->code != NULL &&
+	    q->refused[0] == '\0' && strcasecmp(res->code, "UNAVAILABLE") != 0)
+		snprintf(q->refused, sizeof(q->refused), "NO [%s] %s",
+		    res->code, res->text);
 	/*
 	 * A line left open by a failed stream: the literal is owed its
 	 * announced size, so it is made up with spaces and the line closed;

@@ -1120,3 +1120,32 @@ def test_id_of_rfc2971_size_before_login(testbed, imapmerge, user):
     assert got["merged"][0] == got["direct"][0] == b"OK", got
     assert got["merged"][2] == b"OK", got
     assert got["merged"][1] in (b"BAD", b"NO"), got
+
+
+def test_server_refusal_relayed_as_dovecot(testbed, imapmerge, user):
+    """A server that cannot give an item of a message (BINARY of a part it
+    cannot decode: NO [PARSE]) is heard as it said it, not as a temporary
+    [UNAVAILABLE] that makes clients try forever; and a FETCH response is
+    never an empty list."""
+    import corpus
+    sample = [m for m in corpus.python_samples() if m[0] == "py-msg_15"]
+    if not sample:
+        pytest.skip("Python's email test data is not installed")
+    name, _ = user
+    corpus.deliver_corpus(testbed.dir, name, "Refused", "new", 1700000000,
+                          messages=sample + corpus.corpus(samples=False)[:2])
+    lines = ["a FETCH 1 (BINARY.SIZE[2])", "b FETCH 1:3 (RFC822.SIZE)",
+             "c FETCH 1:3 (BINARY.SIZE[2] RFC822.SIZE)"]
+    got = {}
+    for side, port in (("direct", int(testbed.env["NEW_IMAPS_PORT"])),
+                       ("merged", imapmerge.imaps_port)):
+        c = Idler(testbed, port, user, folder="Refused")
+        got[side] = answers(c, lines)
+        c.s.sendall(b"d FETCH 1 (BINARY.SIZE[2])\r\n")
+        reply = [c.readline()]
+        while not reply[-1].startswith(b"d "):
+            reply.append(c.readline())
+        got[side].append(reply[-1].split()[1:3])
+        assert not any(ln.endswith(b"FETCH ()\r\n") for ln in reply), reply
+        c.close()
+    assert got["merged"] == got["direct"], got
