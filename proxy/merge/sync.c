@@ -223,6 +223,7 @@ struct sync {
 	struct mbox		*mb;
 	struct event		*progress;	/* "* OK" while it takes long */
 	bool			 readonly, reselect;
+	uint32_t		 since;		/* view_modseq() at start */
 	struct side_sync	 side[BACKEND_COUNT];
 	mbox_sync_cb		*cb;
 	char			 why[128];
@@ -572,7 +573,8 @@ apply_side(struct sync *y, int side)
 		return -1;
 	if (ss->scanned) {
 		/* A partial scan judges no UID: "below 1". */
-		if (view_scan_begin(v, side, ss->partial ? 1 : ss->uidnext) ==
+		if (view_scan_begin(v, side, ss->partial ? 1 : ss->uidnext,
+		    y->since) ==
 		    -1)
 			return -1;
 		for (i = 0; i < ss->nscan; i++)
@@ -718,8 +720,11 @@ apply(struct sync *y)
 	} else if (apply_side(y, BACKEND_LEGACY) == -1 ||
 	    apply_side(y, BACKEND_NEW) == -1)
 		goto fail;
+	/* Only a folder opened read-write says whether the server takes
+	 * keywords: EXAMINE's PERMANENTFLAGS is () (Dovecot's), whatever
+	 * the folder would take. */
 	if (y->mb->u->srv->conf->local_keywords == LOCAL_KEYWORDS_AUTO &&
-	    n->active && n->selected)
+	    n->active && n->selected && !y->readonly)
 		view_set_local_keywords(v, n->kw_refused);
 	if (view_nwant(v) > 0 && !y->readonly && replay_wants(y) == -1)
 		goto fail;
@@ -917,6 +922,7 @@ mbox_sync_start(struct mbox_client *c, struct mbox *mb,
 	y->c = c;
 	y->mb = mb;
 	y->readonly = readonly;
+	y->since = view_modseq(mb->v);
 	y->cb = cb;
 	if (c->sel != NULL && c->sel->mb == mb)
 		c->sel->pushed = false;		/* the sync looks anyway */

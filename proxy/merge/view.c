@@ -39,6 +39,7 @@ struct view {
 	int			 scanning;	/* side + 1 */
 	size_t			 scan_next;	/* ux entry the next UID likely is */
 	uint32_t		 scan_below;	/* UIDs judged by the scan */
+	uint32_t		 scan_since;	/* changed after: not judged */
 	struct view_stats	 stats;
 	size_t			 nwant;		/* messages with want set */
 	uint32_t		*hidden_new;	/* new-side UIDs view_add hid */
@@ -864,9 +865,11 @@ view_build(struct view *v, const struct bmsg *legacy, size_t nl,
  * Scans and the lifecycle of copies that vanish.
  */
 int
-view_scan_begin(struct view *v, enum backend_side side, uint32_t below)
+view_scan_begin(struct view *v, enum backend_side side, uint32_t below,
+    uint32_t since)
 {
 	v->scan_below = below > 0 ? below : UINT32_MAX;
+	v->scan_since = since;
 	free(v->scanned);
 	if ((v->scanned = calloc(v->nux[side] / 8 + 1, 1)) == NULL)
 		return -1;
@@ -895,6 +898,10 @@ view_scan_flags(struct view *v, enum backend_side side, uint32_t uid,
 	v->scan_next = i + 1;
 	v->scanned[i / 8] |= 1u << (i % 8);
 	if ((m = view_get(v, v->ux[side][i].vuid)) == NULL)
+		return 0;
+	/* Changed here while the scan was on its way (a STORE of another
+	 * session): the next scan judges it. */
+	if (m->modseq > v->scan_since)
 		return 0;
 	serving = vmsg_serving(m) == side;
 	if (serving && v->local_kw)

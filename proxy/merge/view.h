@@ -125,10 +125,13 @@ int		 view_build(struct view *, const struct bmsg *legacy, size_t nl,
  * A full scan of one side (UID FETCH 1:* (FLAGS)): begin, report every
  * UID the server still has with its flags, end.  Copies below `below`
  * (the UIDNEXT the scan saw; 0: all) that were not reported vanished:
- * DESIGN §5's lifecycle decides what the client sees.
+ * DESIGN §5's lifecycle decides what the client sees.  A message the
+ * view changed after `since` (a view_modseq(); UINT32_MAX: none) keeps
+ * its flags: the scan may have read the server before that change
+ * reached it.
  */
 int		 view_scan_begin(struct view *, enum backend_side,
-		    uint32_t below);
+		    uint32_t below, uint32_t since);
 int		 view_scan_flags(struct view *, enum backend_side, uint32_t uid,
 		    uint8_t flags, const char *keywords);
 int		 view_scan_end(struct view *, enum backend_side);

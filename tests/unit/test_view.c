@@ -60,7 +60,7 @@ scan(struct view *v, enum backend_side side, const uint32_t *uids, size_t n)
 {
 	size_t	 i;
 
-	CHECK(view_scan_begin(v, side, 0) == 0);
+	CHECK(view_scan_begin(v, side, 0, UINT32_MAX) == 0);
 	for (i = 0; i < n; i++)
 		CHECK(view_scan_flags(v, side, uids[i], 0, NULL) == 0);
 	CHECK(view_scan_end(v, side) == 0);
@@ -227,7 +227,7 @@ flags_follow_the_serving_copy(void)
 	CHECK(view_add(v, BACKEND_NEW, n, 1) == 0);
 	CHECK_INT(vmsg_flags(view_find(v, 1)), 0);
 	CHECK(view_find(v, 1)->modseq > ms);
-	CHECK(view_scan_begin(v, BACKEND_NEW, 0) == 0);
+	CHECK(view_scan_begin(v, BACKEND_NEW, 0, UINT32_MAX) == 0);
 	CHECK(view_scan_flags(v, BACKEND_NEW, 1, VF_SEEN | VF_FLAGGED,
 	    "$Forwarded") == 0);
 	CHECK(view_scan_end(v, BACKEND_NEW) == 0);
@@ -339,7 +339,7 @@ wanted_flags_and_recorded_copies(void)
 	CHECK_INT(vmsg_flags(m), VF_SEEN | VF_FLAGGED);
 	CHECK_INT(view_nwant(v), 1);
 	/* The scan of legacy (unchanged there) keeps what the user set. */
-	CHECK(view_scan_begin(v, BACKEND_LEGACY, 0) == 0);
+	CHECK(view_scan_begin(v, BACKEND_LEGACY, 0, UINT32_MAX) == 0);
 	CHECK(view_scan_flags(v, BACKEND_LEGACY, 1, VF_SEEN, NULL) == 0);
 	CHECK(view_scan_end(v, BACKEND_LEGACY) == 0);
 	CHECK_INT(vmsg_flags(view_find(v, 1)), VF_SEEN | VF_FLAGGED);
@@ -385,12 +385,44 @@ local_keywords_stay(void)
 	view_set_local_keywords(v, true);
 	CHECK(view_add(v, BACKEND_NEW, n, 1) == 0);
 	CHECK(view_set_keywords(v, 1, "$label1") == 0);
-	CHECK(view_scan_begin(v, BACKEND_NEW, 0) == 0);
+	CHECK(view_scan_begin(v, BACKEND_NEW, 0, UINT32_MAX) == 0);
 	CHECK(view_scan_flags(v, BACKEND_NEW, 3, VF_SEEN, NULL) == 0);
 	CHECK(view_scan_end(v, BACKEND_NEW) == 0);
 	m = view_find(v, 1);
 	CHECK_STR(view_keywords(v, m->kw), "$label1");
 	CHECK_INT(vmsg_flags(m), VF_SEEN);
+	view_free(&v);
+}
+
+/*
+ * A sync read the server's flags, then another session's STORE changed
+ * the message before the sync applied them: the stale flags must not
+ * undo the STORE (a \\Deleted lost there made EXPUNGE do nothing), and
+ * the message must not vanish; the next scan judges it.
+ */
+static void
+scan_keeps_what_changed_since(void)
+{
+	struct view	*v = view_new(NULL, 1, 1, 1);
+	struct bmsg	 n[] = { B(1, "a", NULL, 1, 0), B(2, "b", NULL, 2, 0) };
+	uint32_t	 since;
+
+	CHECK(view_build(v, NULL, 0, n, 2) == 0);
+	since = view_modseq(v);
+	CHECK(view_set_flags(v, 1, BACKEND_NEW, VF_DELETED) == 0);
+	CHECK(view_scan_begin(v, BACKEND_NEW, 0, since) == 0);
+	CHECK(view_scan_flags(v, BACKEND_NEW, 1, 0, NULL) == 0);
+	CHECK(view_scan_flags(v, BACKEND_NEW, 2, VF_SEEN, NULL) == 0);
+	CHECK(view_scan_end(v, BACKEND_NEW) == 0);
+	CHECK(view_find(v, 1) != NULL);
+	CHECK_INT(vmsg_flags(view_find(v, 1)), VF_DELETED);
+	CHECK_INT(vmsg_flags(view_find(v, 2)), VF_SEEN);
+	CHECK(view_scan_begin(v, BACKEND_NEW, 0, view_modseq(v)) == 0);
+	CHECK(view_scan_flags(v, BACKEND_NEW, 1, VF_DELETED | VF_SEEN,
+	    NULL) == 0);
+	CHECK(view_scan_flags(v, BACKEND_NEW, 2, VF_SEEN, NULL) == 0);
+	CHECK(view_scan_end(v, BACKEND_NEW) == 0);
+	CHECK_INT(vmsg_flags(view_find(v, 1)), VF_DELETED | VF_SEEN);
 	view_free(&v);
 }
 
@@ -406,6 +438,7 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(many_messages_build_fast_and_small),
 	UNIT_CASE(wanted_flags_and_recorded_copies),
 	UNIT_CASE(local_keywords_stay),
+	UNIT_CASE(scan_keeps_what_changed_since),
 };
 
 UNIT_MAIN(cases)
