@@ -29,6 +29,7 @@
 struct fmap {
 	uint32_t	 buid;
 	uint32_t	 seq;
+	bool		 answered;
 };
 
 /*
@@ -55,6 +56,7 @@ struct fetch_req {
 	size_t			 n[BACKEND_COUNT], cap[BACKEND_COUNT];
 	int			 pending;
 	bool			 failed;
+	bool			 gone;		/* a message expunged meanwhile */
 	char			 refused[160];	/* a server's own NO */
 	struct fetch_open	 cur;
 	struct evbuffer		*hold;
@@ -260,6 +262,7 @@ fetch_seq(struct fetch_req *q, int side, const struct imap_arg *items,
 	    sizeof(key), fmap_cmp)) == NULL || (*mp = view_find(mbox_view(
 	    &q->s->mc), mbox_seq_vuid(&q->s->mc, hit->seq))) == NULL)
 		return 0;
+	hit->answered = true;
 	return hit->seq;
 }
 
@@ -401,11 +404,30 @@ fetch_mark_seen(struct fetch_req *q)
 	mbox_changed(s->mc.sel->mb, &s->mc);
 }
 
+/*
+ * A copy the server did not answer for: expunged there by another
+ * session (or client) since the view last looked.  The client is told as
+ * for a message expunged in the view (RFC 2180 §4.1.2).
+ */
+static bool
+fetch_unanswered(const struct fetch_req *q)
+{
+	size_t	 i;
+	int	 side;
+
+	for (side = 0; side < BACKEND_COUNT; side++)
+		for (i = 0; i < q->n[side]; i++)
+			if (!q->map[side][i].answered)
+				return true;
+	return false;
+}
+
 static void
 fetch_finish(struct fetch_req *q)
 {
 	struct imap_session	*s = q->s;
 	bool			 failed = q->failed;
+	bool			 gone = q->gone || fetch_unanswered(q);
 	char			 refused[sizeof(q->refused)];
 
 	memcpy(refused, q->refused, sizeof(refused));
@@ -417,6 +439,9 @@ fetch_finish(struct fetch_req *q)
 	else if (failed)
 		sess_done(s, "NO [UNAVAILABLE] Some messages could not be "
 		    "read now");
+	else if (gone)
+		sess_done(s, "NO [EXPUNGEISSUED] Some of the requested messages "
+		    "no longer exist");
 	else
 		sess_done(s, "OK FETCH completed");
 }
@@ -486,6 +511,7 @@ fetch_map_add(struct fetch_req *q, int side, uint32_t buid, uint32_t seq)
 	    sizeof(struct fmap)) == -1)
 		return -1;
 	q->map[side][q->n[side]].buid = buid;
+	q->map[side][q->n[side]].answered = false;
 	q->map[side][q->n[side]++].seq = seq;
 	return 0;
 }
@@ -602,8 +628,13 @@ fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 			continue;
 		while (vi < view_count(v) && view_at(v, vi)->vuid < vuid)
 			vi++;
-		if (vi == view_count(v) || (m = view_at(v, vi))->vuid != vuid)
+		if (vi == view_count(v) || (m = view_at(v, vi))->vuid != vuid) {
+			/* Expunged elsewhere, the client not told yet (it
+			 * may not be while FETCH runs): RFC 2180 §4.1.2. */
+			if (!uid)
+				q->gone = true;
 			continue;
+		}
 		if (q->fa.backend) {
 			if (fetch_map_add(q, vmsg_serving(m), m->uid[vmsg_serving(
 			    m)], seq) == -1)

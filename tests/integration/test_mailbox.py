@@ -1149,3 +1149,28 @@ def test_server_refusal_relayed_as_dovecot(testbed, imapmerge, user):
         assert not any(ln.endswith(b"FETCH ()\r\n") for ln in reply), reply
         c.close()
     assert got["merged"] == got["direct"], got
+
+
+def test_fetch_of_a_message_expunged_elsewhere(testbed, imapmerge, user):
+    """Another session expunged message 2; this one has not heard yet (a
+    FETCH may not tell it).  FETCH 1:3 answers 1 and 3 and ends NO
+    [EXPUNGEISSUED] (RFC 2180 §4.1.2), never OK with a message missing;
+    the EXPUNGE comes at the next NOOP."""
+    name, _ = user
+    ids = testbed.seed(name, count=3, migrated=3, seed_value=50)
+    a = Idler(testbed, imapmerge.imaps_port, user)
+    b = login(testbed, imapmerge, user)
+    b.select("INBOX")
+    uid = uid_of(b, ids[1])
+    b.uid("STORE", str(uid), "+FLAGS", r"(\Deleted)")
+    assert b.uid("EXPUNGE", str(uid))[0] == "OK"
+    a.s.sendall(b"f FETCH 1:3 (UID FLAGS)\r\n")
+    lines = [a.readline()]
+    while not lines[-1].startswith(b"f "):
+        lines.append(a.readline())
+    assert lines[-1].startswith(b"f NO [EXPUNGEISSUED]"), lines
+    assert [ln.split()[1] for ln in lines[:-1]
+            if b" FETCH (" in ln] == [b"1", b"3"], lines
+    assert any(ln.strip() == b"* 2 EXPUNGE" for ln in a.cmd("n NOOP"))
+    a.close()
+    b.logout()
