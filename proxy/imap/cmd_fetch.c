@@ -406,8 +406,9 @@ fetch_mark_seen(struct fetch_req *q)
 
 /*
  * A copy the server did not answer for: expunged there by another
- * session (or client) since the view last looked.  The client is told as
- * for a message expunged in the view (RFC 2180 §4.1.2).
+ * session (or client) since the view last looked.  A FETCH by number is
+ * told as for a message expunged in the view (RFC 2180 §4.1.2); a UID
+ * FETCH passes over a UID that no longer exists, as servers do.
  */
 static bool
 fetch_unanswered(const struct fetch_req *q)
@@ -427,7 +428,8 @@ fetch_finish(struct fetch_req *q)
 {
 	struct imap_session	*s = q->s;
 	bool			 failed = q->failed;
-	bool			 gone = q->gone || fetch_unanswered(q);
+	bool			 gone = q->gone || (!q->uid &&
+				    fetch_unanswered(q));
 	char			 refused[sizeof(q->refused)];
 
 	memcpy(refused, q->refused, sizeof(refused));
