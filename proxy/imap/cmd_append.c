@@ -184,9 +184,7 @@ ap_flags(struct append_req *q, const struct imap_arg *list, size_t n)
 			goto out;
 		if ((bit = view_flag_bit(atom)) != 0)
 			q->flags |= bit;
-		else if (strcasecmp(atom, "\\Recent") == 0)
-			continue;	/* not the client's to set */
-		else if (atom[0] == '\\')
+		else if (atom[0] == '\\')	/* \Recent: not the client's */
 			goto out;
 		else if (strlen(atom) + evbuffer_get_length(kw) < 480)
 			evbuffer_add_printf(kw, "%s%s",

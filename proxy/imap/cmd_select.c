@@ -57,22 +57,30 @@ select_common(struct imap_session *s, const struct imap_arg *args,
 	const struct ufolder	*f;
 	const char		*why;
 	char			*path;
+	bool			 named;
 
 	if (nargs != 1) {
 		sess_done(s, "BAD %s needs one mailbox", s->cmd->name);
 		return;
 	}
-	if ((path = sess_mailbox_arg(&args[0], &why)) == NULL) {
-		sess_done(s, "%s", why);
+	path = sess_mailbox_arg(&args[0], &why);
+	if (path == NULL && why[0] == 'B') {
+		sess_done(s, "%s", why);	/* not run: nothing closes */
 		return;
 	}
-	f = s->mc.folders != NULL ? folders_find(s->mc.folders, path) : NULL;
+	named = path != NULL;
+	f = s->mc.folders != NULL && named ?
+	    folders_find(s->mc.folders, path) : NULL;
 	free(path);
 	/* RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected. */
 	if (s->state == SESS_SELECTED) {
 		mbox_close(&s->mc);
 		sess_enter(s, SESS_AUTH);
 		sess_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
+	}
+	if (!named) {
+		sess_done(s, "%s", why);
+		return;
 	}
 	if (f == NULL || !folder_selectable(f)) {
 		sess_done(s, "NO [NONEXISTENT] No such folder");

@@ -226,8 +226,12 @@ store_finish(struct store_req *q)
 	}
 	if (state_commit(s->store) == -1)
 		log_sess(LOG_WARNING, s->sid, "event=state-error op=store");
-	/* The client has the new flags already, unless .SILENT. */
-	if (!q->silent && before == vm)
+	/*
+	 * The client knows the new flags: from the FETCH answers, or, with
+	 * .SILENT, because it set them (RFC 9051 §6.4.6: the server SHOULD
+	 * NOT send them back).  Only if nothing else changed before.
+	 */
+	if (before == vm)
 		s->mc.sel->modseq = view_modseq(v);
 	/* A keyword new to the folder is announced before a FETCH shows
 	 * it (RFC 9051 §7.3.5). */

@@ -95,6 +95,7 @@ cmd_namespace(struct imap_session *s, const struct imap_arg *args,
 
 #define USES	CMD_USES_SEQS
 #define BREAKS	CMD_BREAKS_SEQS
+#define UID	CMD_UID
 
 /*
  * The flags are Dovecot's choices where RFC 9051 §7.5.1 leaves one (the
@@ -138,16 +139,17 @@ static const struct imap_command_def commands[] = {
 
 /* UID's subcommands, run as commands of their own (cmd_uid). */
 static const struct imap_command_def uid_commands[] = {
-	{ "UID COPY",		cmd_uid_copy,	ST_SELECTED,	BREAKS },
-	{ "UID EXPUNGE",	cmd_uid_expunge, ST_SELECTED,	BREAKS },
-	{ "UID FETCH",		cmd_uid_fetch,	ST_SELECTED,	BREAKS },
-	{ "UID MOVE",		cmd_uid_move,	ST_SELECTED,	BREAKS },
-	{ "UID SEARCH",		cmd_uid_search,	ST_SELECTED,	BREAKS },
-	{ "UID STORE",		cmd_uid_store,	ST_SELECTED,	BREAKS },
+	{ "UID COPY",		cmd_uid_copy,	ST_SELECTED,	BREAKS | UID },
+	{ "UID EXPUNGE",	cmd_uid_expunge, ST_SELECTED,	BREAKS | UID },
+	{ "UID FETCH",		cmd_uid_fetch,	ST_SELECTED,	BREAKS | UID },
+	{ "UID MOVE",		cmd_uid_move,	ST_SELECTED,	BREAKS | UID },
+	{ "UID SEARCH",		cmd_uid_search,	ST_SELECTED,	BREAKS | UID },
+	{ "UID STORE",		cmd_uid_store,	ST_SELECTED,	BREAKS | UID },
 };
 
 #undef USES
 #undef BREAKS
+#undef UID
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 

@@ -94,6 +94,7 @@ sess_news(struct imap_session *s)
 	    !(s->cmd->flags & (CMD_USES_SEQS | CMD_BREAKS_SEQS)))
 		return;
 	mbox_news(&s->mc, !(s->cmd->flags & CMD_USES_SEQS),
+	    (s->cmd->flags & CMD_UID) != 0,
 	    bufferevent_get_output(s->bev));
 }
 

@@ -126,6 +126,9 @@ struct imap_command_def {
 /* It may renumber, or is there to hear of changes: as it ends, the client
  * hears everything, EXPUNGE included. */
 #define CMD_BREAKS_SEQS	0x02
+/* A UID command: every FETCH it causes carries the UID (RFC 9051
+ * §6.4.9), the flags it changed told as it ends too. */
+#define CMD_UID		0x04
 
 #define ST_NOTAUTH	(1u << SESS_NOTAUTH)
 #define ST_AUTH		(1u << SESS_AUTH)

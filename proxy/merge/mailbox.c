@@ -740,7 +740,8 @@ notify_exists(struct mbox_client *c, struct evbuffer *out)
 }
 
 void
-mbox_news(struct mbox_client *c, bool expunges, struct evbuffer *out)
+mbox_news(struct mbox_client *c, bool expunges, bool uids,
+    struct evbuffer *out)
 {
 	struct selected		*sel = c->sel;
 	struct view		*v;
@@ -762,7 +763,10 @@ mbox_news(struct mbox_client *c, bool expunges, struct evbuffer *out)
 			if ((m = view_find(v, sel->vuids[i])) == NULL ||
 			    m->modseq <= sel->modseq)
 				continue;
-			evbuffer_add_printf(out, "* %zu FETCH (FLAGS ", i + 1);
+			evbuffer_add_printf(out, "* %zu FETCH (", i + 1);
+			if (uids)
+				evbuffer_add_printf(out, "UID %u ", m->vuid);
+			evbuffer_add(out, "FLAGS ", 6);
 			mbox_write_flags(out, v, m);
 			evbuffer_add(out, ")\r\n", 3);
 		}

@@ -108,9 +108,10 @@ void		 mbox_client_free(struct mbox_client *);
 /*
  * The untagged EXPUNGE, EXISTS and FETCH FLAGS that tell c what changed
  * in the selected view since c last heard, into out; EXPUNGE only with
- * expunges (RFC 9051 §7.5.1: the session knows when it may).
+ * expunges (RFC 9051 §7.5.1: the session knows when it may), the UID in
+ * each FETCH with uids (a UID command's).
  */
-void		 mbox_news(struct mbox_client *, bool expunges,
+void		 mbox_news(struct mbox_client *, bool expunges, bool uids,
 		    struct evbuffer *out);
 
 /*
