@@ -853,6 +853,18 @@ def answers(conn, lines):
     return out
 
 
+def both_answers(testbed, imapmerge, user, lines, folder="INBOX"):
+    """answers() of the same lines from the new Dovecot directly and
+    through imapmerge: {"direct": [...], "merged": [...]}."""
+    got = {}
+    for side, port in (("direct", int(testbed.env["NEW_IMAPS_PORT"])),
+                       ("merged", imapmerge.imaps_port)):
+        c = Idler(testbed, port, user, folder=folder)
+        got[side] = answers(c, lines)
+        c.close()
+    return got
+
+
 def test_invalid_mailbox_names_answer_no_as_dovecot(testbed, imapmerge,
                                                      user):
     """A mailbox name that is a valid astring but no valid modified UTF-7
@@ -868,12 +880,7 @@ def test_invalid_mailbox_names_answer_no_as_dovecot(testbed, imapmerge,
                   f"RENAME INBOX/x {n}", f"SUBSCRIBE {n}",
                   f"UNSUBSCRIBE {n}", f"APPEND {n} {{1+}}\r\nx"]
     lines += ["SELECT INBOX"] + [f"COPY 1 {n}" for n in BAD_NAMES]
-    got = {}
-    for side, port in (("direct", int(testbed.env["NEW_IMAPS_PORT"])),
-                       ("merged", imapmerge.imaps_port)):
-        c = Idler(testbed, port, user)
-        got[side] = answers(c, lines)
-        c.close()
+    got = both_answers(testbed, imapmerge, user, lines)
     assert got["merged"] == got["direct"]
     assert {status for _, status in got["merged"]} <= {"OK", "NO"}
 
@@ -889,12 +896,7 @@ def test_list_selection_options_as_dovecot(testbed, imapmerge, user):
              'LIST (SUBSCRIBED RECURSIVEMATCH) "" "*"',
              'LIST (SUBSCRIBED) "" "*"', 'LIST (REMOTE) "" "*"',
              'LIST () "" "*"', 'LIST (BOGUS) "" "*"']
-    got = {}
-    for side, port in (("direct", int(testbed.env["NEW_IMAPS_PORT"])),
-                       ("merged", imapmerge.imaps_port)):
-        c = Idler(testbed, port, user)
-        got[side] = answers(c, lines)
-        c.close()
+    got = both_answers(testbed, imapmerge, user, lines)
     assert got["merged"] == got["direct"]
     assert got["merged"][0][1] == "BAD"
 
