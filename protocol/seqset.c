@@ -138,6 +138,22 @@ seqset_resolve(struct seqset *s, uint32_t max)
 }
 
 bool
+seqset_within(const struct seqset *s, uint32_t count)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->n; i++) {
+		const struct seq_range *r = &s->r[i];
+
+		if ((r->lo == SEQ_STAR || r->hi == SEQ_STAR) && count == 0)
+			return false;
+		if (r->lo > count || r->hi > count)
+			return false;
+	}
+	return true;
+}
+
+bool
 seqset_contains(const struct seqset *s, uint32_t v)
 {
 	size_t	 lo = 0, hi = s->n;

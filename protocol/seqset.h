@@ -31,6 +31,12 @@ struct seqset {
 /* Parses text; false with *err on a syntax error or too many ranges. */
 bool	 seqset_parse(struct seqset *, const char *, const char **err);
 void	 seqset_clear(struct seqset *);
+/*
+ * Before resolving: every number names one of count messages, and "*" is
+ * not used with none (RFC 3501 §9 seq-number: a sequence number past the
+ * end, or "*" in an empty mailbox, is an error).  Not for UID sets.
+ */
+bool	 seqset_within(const struct seqset *, uint32_t count);
 /* Replaces "*" by max (0 = empty mailbox: "*" matches nothing), orders
  * each range, sorts and merges overlaps. */
 void	 seqset_resolve(struct seqset *, uint32_t max);

@@ -611,7 +611,7 @@ fetch_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		return;
 	}
 	max = uid ? (n > 0 ? mbox_seq_vuid(&s->mc, n) : 0) : n;
-	if (!uid && seqset_contains(&set, 0)) {
+	if (!uid && !seqset_within(&set, n)) {
 		seqset_clear(&set);
 		fetch_req_free(q);
 		sess_done(s, "BAD Invalid sequence number");

@@ -654,7 +654,7 @@ mbox_targets(struct mbox_client *c, const char *text, bool uid,
 	*nseqs = 0;
 	if (!seqset_parse(&set, text, err))
 		return false;
-	if (!uid && seqset_contains(&set, 0)) {
+	if (!uid && !seqset_within(&set, n)) {
 		seqset_clear(&set);
 		*err = "Invalid sequence number";
 		return false;

@@ -206,7 +206,35 @@ compress_list(void)
 	evbuffer_free(b);
 }
 
+/* RFC 3501 §9: a sequence number past the end, or "*" with none. */
+static void
+within_the_mailbox(void)
+{
+	static const struct {
+		const char	*text;
+		uint32_t	 count;
+		bool		 ok;
+	} rows[] = {
+		{ "1", 1, true }, { "1:*", 3, true }, { "*", 3, true },
+		{ "3:1", 3, true }, { "4", 3, false }, { "1:4", 3, false },
+		{ "4:*", 3, false }, { "*", 0, false }, { "1:*", 0, false },
+		{ "1", 0, false }, { "2,4294967295", 4294967295u, true },
+	};
+	struct seqset	 s = { NULL, 0, 0 };
+	const char	*err;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		CHECK(seqset_parse(&s, rows[i].text, &err));
+		if (seqset_within(&s, rows[i].count) != rows[i].ok)
+			printf("#   %s in %u\n", rows[i].text, rows[i].count),
+			    CHECK(!"within");
+		seqset_clear(&s);
+	}
+}
+
 static const struct unit_case cases[] = {
+	UNIT_CASE(within_the_mailbox),
 	UNIT_CASE(parse_and_resolve),
 	UNIT_CASE(parse_errors),
 	UNIT_CASE(too_many_ranges),
