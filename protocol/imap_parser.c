@@ -922,6 +922,11 @@ tag_char_in(struct imap_parser *p, unsigned char c)
 		p->st = ST_TOKEN;
 		return IMAP_PARSE_MORE;
 	}
+	if ((c == '\r' || c == '\n') && p->toklen > 0) {
+		/* "tag CRLF": a valid tag, so the BAD can carry it. */
+		p->error_tag = strndup((const char *)p->tok, p->toklen);
+		return fail(p, "missing command");
+	}
 	if (!tag_char(c))
 		return fail(p, c == '\r' || c == '\n' ? "missing command" :
 		    "invalid tag");

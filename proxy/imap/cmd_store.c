@@ -264,14 +264,36 @@ store_done(struct backend *b, const struct backend_result *res, void *arg)
 }
 
 /* "+FLAGS.SILENT" and the flag list into q; false with err. */
+/*
+ * A keyword the folder has in another case is the folder's: keywords
+ * compare without case (RFC 9051 §2.3.2) and a server keeps the spelling
+ * it met first.  The spelling to show for a, from known (" $A $B").
+ */
+static const char *
+kw_spelling(const char *known, const char *a, size_t *len)
+{
+	const char	*p;
+	size_t		 l = strlen(a);
+
+	for (p = known; (p = strchr(p, ' ')) != NULL; p++)
+		if (strncasecmp(p + 1, a, l) == 0 &&
+		    (p[l + 1] == ' ' || p[l + 1] == '\0')) {
+			*len = l;
+			return p + 1;
+		}
+	*len = l;
+	return a;
+}
+
 static bool
 store_parse(struct store_req *q, const struct imap_arg *args, size_t nargs,
     const char **err)
 {
 	const struct imap_arg	*list = &args[2];
-	const char		*item, *a;
+	const char		*item, *a, *known = mbox_keywords(&q->s->mc);
+	const char		*kw;
 	struct evbuffer		*up;
-	size_t			 n = 1, i, o = 0;
+	size_t			 n = 1, i, o = 0, kwlen;
 	uint8_t			 bit = 0;
 
 	*err = "Invalid STORE arguments";
@@ -300,9 +322,11 @@ store_parse(struct store_req *q, const struct imap_arg *args, size_t nargs,
 		evbuffer_add_printf(up, "%s%s", i ? " " : "", a);
 		if (a[0] == '\\')
 			q->bits |= bit;
-		else if (o + strlen(a) + 2 < KEYWORDS_MAX)
+		else if ((kw = kw_spelling(known, a, &kwlen)) != NULL &&
+		    o + kwlen + 2 < KEYWORDS_MAX)
 			o += (size_t)snprintf(q->keywords + o,
-			    KEYWORDS_MAX - o, "%s%s", o ? " " : "", a);
+			    KEYWORDS_MAX - o, "%s%.*s", o ? " " : "",
+			    (int)kwlen, kw);
 	}
 	evbuffer_add(up, "", 1);
 	q->list = strdup((const char *)evbuffer_pullup(up, -1));

@@ -940,6 +940,12 @@ limits(void)
 	CHECK_STR(imap_parser_command(p)->tag, "b");
 	imap_parser_reset(p);
 
+	/* A tag alone: the tag is valid, and the BAD may carry it. */
+	CHECK_INT(feed_str(p, in, "t7\r\n"), IMAP_PARSE_ERROR);
+	CHECK_STR(imap_parser_error(p), "missing command");
+	CHECK_STR(imap_parser_error_tag(p), "t7");
+	imap_parser_reset(p);
+
 	/* Tag limit: the tag is never echoed. */
 	CHECK_INT(feed_str(p, in, "abcdefghij NOOP\r\n"), IMAP_PARSE_ERROR);
 	CHECK_STR(imap_parser_error(p), "tag too long");
