@@ -279,6 +279,9 @@ fetch_literal(struct backend *b, const struct imap_arg *items, size_t n,
 
 	if (depth == 1 && !q->cur.open && q->hold == NULL &&
 	    (seq = fetch_seq(q, backend_side(b), items, n, &m)) != 0) {
+		/* A keyword another session set while the servers were
+		 * asked: announced before this line shows it. */
+		mbox_news_keywords(&s->mc, out);
 		evbuffer_add_printf(out, "* %u FETCH (", seq);
 		q->cur.wrote = fetch_local(q, out, mbox_view(&s->mc), m, 0);
 		q->cur.open = true;
@@ -334,8 +337,11 @@ fetch_data(struct backend *b, const struct imap_response *r, void *arg)
 		evbuffer_add(out, ")\r\n", 3);
 		/* Nothing but the server's UID (an item it could not give):
 		 * a FETCH response has at least one item (RFC 9051 §9). */
-		if (q->cur.wrote)
+		if (q->cur.wrote && s->bev != NULL) {
+			mbox_news_keywords(&s->mc,
+			    bufferevent_get_output(s->bev));
 			sess_write_buffer(s, out);
+		}
 		evbuffer_free(out);
 	}
 	memset(&q->cur, 0, sizeof(q->cur));

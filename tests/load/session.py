@@ -381,6 +381,10 @@ class Session:
             self.exists -= 1
             for c in active:
                 c.expunged.append(uid)
+                # What this command fetched is renumbered with the rest:
+                # a later FETCH of message n is the one after the gone one.
+                c.fetch = {(s - 1 if s > r.number else s): d
+                           for s, d in c.fetch.items() if s != r.number}
             m = self.own(uid)
             if m is not None and not m.uncertain and m.state == "live" and \
                     not any(m in c.removes for c in active):
