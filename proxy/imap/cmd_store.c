@@ -290,8 +290,7 @@ store_parse(struct store_req *q, const struct imap_arg *args, size_t nargs,
     const char **err)
 {
 	const struct imap_arg	*list = &args[2];
-	const char		*item, *a, *known = mbox_keywords(&q->s->mc);
-	const char		*kw;
+	const char		*item, *a, *known, *kw;
 	struct evbuffer		*up;
 	size_t			 n = 1, i, o = 0, kwlen;
 	uint8_t			 bit = 0;
@@ -299,6 +298,12 @@ store_parse(struct store_req *q, const struct imap_arg *args, size_t nargs,
 	*err = "Invalid STORE arguments";
 	if (nargs < 3 || !imap_arg_get_atom(&args[1], &item))
 		return false;
+	/* The folder's keywords, told first if some are new to the client
+	 * (mbox_keywords() counts them as told). */
+	if (q->s->bev != NULL)
+		mbox_news_keywords(&q->s->mc,
+		    bufferevent_get_output(q->s->bev));
+	known = mbox_keywords(&q->s->mc);
 	q->op = item[0] == '+' ? OP_ADD : item[0] == '-' ? OP_REMOVE : OP_SET;
 	if (q->op != OP_SET)
 		item++;

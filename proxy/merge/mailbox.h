@@ -120,7 +120,10 @@ void		 mbox_news(struct mbox_client *, bool expunges, bool uids,
  * yet: before a FETCH that shows it.  mbox_news() begins with this.
  */
 void		 mbox_news_keywords(struct mbox_client *, struct evbuffer *out);
-/* " $Forwarded $Junk": the keywords in use, each after a space. */
+/*
+ * " $Forwarded $Junk": the keywords in use, each after a space, counted
+ * as told to c (SELECT tells them; elsewhere mbox_news_keywords() first).
+ */
 const char	*mbox_keywords(struct mbox_client *);
 
 /* The selected view and the session's sequence numbers. */
