@@ -71,7 +71,6 @@ folders_free(struct folders **fp)
 	}
 	free(fs->f);
 	free(fs);
-	*fp = NULL;
 }
 
 size_t

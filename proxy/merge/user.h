@@ -35,7 +35,7 @@ struct user {
 	struct state	*store;
 	struct mbox	*mboxes;		/* open ones, mailbox.c */
 	struct event	*linger;		/* armed while refs == 0 */
-	struct user_list lists[2];		/* cmd_folders.c */
+	struct user_list lists[2];		/* as last seen, per side */
 	/* The folder tree as last read from the servers: a session takes it
 	 * at its next command. */
 	struct folders	*folders;
