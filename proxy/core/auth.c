@@ -177,8 +177,11 @@ auth_error(const struct auth *a)
 	return a->error != NULL ? a->error : "no error";
 }
 
-/* Decodes a client line; "=" is the RFC 4959 empty initial response. */
-static int
+/*
+ * Decodes a client line; "=" is the RFC 4959 empty initial response.
+ * AUTH_DONE when decoded; AUTH_MALFORMED when the line is not base64.
+ */
+static enum auth_result
 auth_decode(struct auth *a, const char *b64, char **out, unsigned *outlen)
 {
 	size_t		 len = strlen(b64);
@@ -186,24 +189,24 @@ auth_decode(struct auth *a, const char *b64, char **out, unsigned *outlen)
 
 	if (len > AUTH_MAX_B64) {
 		a->error = "response too long";
-		return -1;
+		return AUTH_FAILED;
 	}
 	cap = len / 4 * 3 + 4;
 	if ((*out = malloc(cap)) == NULL) {
 		a->error = "out of memory";
-		return -1;
+		return AUTH_FAILED;
 	}
 	if (strcmp(b64, "=") == 0) {
 		*outlen = 0;
-		return 0;
+		return AUTH_DONE;
 	}
 	if (sasl_decode64(b64, len, *out, cap, outlen) != SASL_OK) {
 		free(*out);
 		*out = NULL;
 		a->error = "invalid base64";
-		return -1;
+		return AUTH_MALFORMED;
 	}
-	return 0;
+	return AUTH_DONE;
 }
 
 static enum auth_result
@@ -240,14 +243,15 @@ auth_start(struct auth *a, const char *mech, const char *ir)
 	char		*in = NULL;
 	unsigned	 inlen = 0, outlen = 0;
 	int		 rc;
+	enum auth_result r;
 
 	a->error = NULL;
 	if (!auth_mechanism_known(mech)) {
 		a->error = "unsupported mechanism";
 		return AUTH_FAILED;
 	}
-	if (ir != NULL && auth_decode(a, ir, &in, &inlen) == -1)
-		return AUTH_FAILED;
+	if (ir != NULL && (r = auth_decode(a, ir, &in, &inlen)) != AUTH_DONE)
+		return r;
 	rc = sasl_server_start(a->conn, mech, in, inlen, &out, &outlen);
 	if (in != NULL) {
 		OPENSSL_cleanse(in, inlen);
@@ -263,13 +267,14 @@ auth_step(struct auth *a, const char *line)
 	char		*in = NULL;
 	unsigned	 inlen = 0, outlen = 0;
 	int		 rc;
+	enum auth_result r;
 
 	if (strcmp(line, "*") == 0) {
 		a->error = "cancelled by client";
 		return AUTH_CANCELLED;
 	}
-	if (auth_decode(a, line, &in, &inlen) == -1)
-		return AUTH_FAILED;
+	if ((r = auth_decode(a, line, &in, &inlen)) != AUTH_DONE)
+		return r;
 	rc = sasl_server_step(a->conn, in, inlen, &out, &outlen);
 	OPENSSL_cleanse(in, inlen);
 	free(in);

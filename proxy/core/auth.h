@@ -19,6 +19,7 @@ enum auth_result {
 	AUTH_DONE,		/* credentials captured, not yet verified */
 	AUTH_FAILED,		/* malformed exchange: answer NO */
 	AUTH_CANCELLED,		/* client sent "*": answer BAD */
+	AUTH_MALFORMED,		/* a line that is not base64: a syntax error */
 };
 
 /* The credentials of one login; the password is wiped on free. */

@@ -350,6 +350,11 @@ auth_result(struct imap_session *s, enum auth_result r)
 		s->inmode = IN_COMMAND;
 		sess_done(s, "BAD AUTHENTICATE cancelled");
 		break;
+	case AUTH_MALFORMED:
+		/* RFC 9051 §6.2.2: a response that is not base64 is BAD. */
+		s->inmode = IN_COMMAND;
+		sess_done(s, "BAD Invalid base64 in the response");
+		break;
 	case AUTH_FAILED:
 		s->inmode = IN_COMMAND;
 		log_sess(LOG_INFO, s->sid, "event=auth-failed ip=%s "

@@ -899,11 +899,22 @@ cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	    state_folder_drop(s->store, f->path) == -1)) {
 		sess_done(s, "NO [SERVERBUG] Cannot record the change");
 	} else {
+		if (s->mc.sel != NULL && strcmp(s->mc.sel->path, f->path) ==
+		    0) {
+			/* Dovecot ends a session whose folder is deleted;
+			 * ours goes on, unselected, and says so. */
+			mbox_close(&s->mc);
+			sess_enter(s, SESS_AUTH);
+			sess_printf(s, "* OK [CLOSED] The selected folder "
+			    "was deleted\r\n");
+		}
 		if (s->mc.u != NULL)
 			mbox_renamed(s->mc.u, f->path, NULL);
-		if (f->part[BACKEND_NEW].present)
+		if (f->part[BACKEND_NEW].present) {
+			mbox_release_part(&s->mc, BACKEND_NEW,
+			    f->part[BACKEND_NEW].name);
 			new_cmd(s, "DELETE", f->part[BACKEND_NEW].name, NULL);
-		else
+		} else
 			discover(s, change_discovered);
 	}
 	free(path);

@@ -159,12 +159,31 @@ mbox_close(struct mbox_client *c)
 	sel_free(c);
 }
 
+void
+mbox_release_part(struct mbox_client *c, int side, const char *name)
+{
+	struct backend	*b = c->be[side];
+
+	if (c->opened[side] == NULL || strcmp(c->opened[side], name) != 0)
+		return;
+	free(c->opened[side]);
+	c->opened[side] = NULL;
+	if (b != NULL && backend_ready(b) && backend_has_cap(b, "UNSELECT"))
+		backend_cmd(b, "UNSELECT", NULL, NULL, NULL);
+}
+
 /* Only a session being freed can leave a sync behind: its backends went
  * first, and their callbacks with them. */
 void
 mbox_client_free(struct mbox_client *c)
 {
+	int	 side;
+
 	sel_free(c);
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		free(c->opened[side]);
+		c->opened[side] = NULL;
+	}
 	if (c->sync != NULL) {
 		mbox_sync_free(c->sync);
 		c->sync = NULL;

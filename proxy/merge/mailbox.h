@@ -68,6 +68,8 @@ struct mbox_client {
 	struct folders		*folders;
 
 	struct selected		*sel;		/* the selected folder */
+	char			*opened[BACKEND_COUNT];	/* the part each
+					 * backend was last asked to select */
 	struct sync		*sync;		/* running */
 	struct mbox		*status_mb;	/* STATUS in progress */
 	mbox_status_cb		*status_cb;
@@ -102,6 +104,13 @@ bool		 mbox_is_news(const struct imap_response *);
 void		 mbox_reselect_side(struct mbox_client *, int side);
 /* Leaves the selected folder (UNSELECT, CLOSE, SELECT of another). */
 void		 mbox_close(struct mbox_client *);
+/*
+ * Before a command that removes the part name of side (DELETE): if c's
+ * backend has it selected, UNSELECT it there first, so that the server
+ * does not end the connection for a selected folder that vanished.
+ */
+void		 mbox_release_part(struct mbox_client *, int side,
+		    const char *name);
 /* Frees what c holds here (the session is going). */
 void		 mbox_client_free(struct mbox_client *);
 

@@ -497,6 +497,8 @@ mbox_select_cmd(struct mbox_client *c, const struct ufolder *f, int side,
 	    arg);
 	evbuffer_free(cmd);
 	free(wire);
+	free(c->opened[side]);
+	c->opened[side] = strdup(f->part[side].name);
 	return true;
 }
 

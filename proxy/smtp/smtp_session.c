@@ -303,14 +303,14 @@ smtp_auth_result(struct smtp_session *s, enum auth_result r)
 	case AUTH_CANCELLED:
 		smtp_reply(s, "501 5.0.0 Authentication cancelled");
 		break;
+	case AUTH_MALFORMED:
+		/* RFC 4954 §4: undecodable BASE64 is a syntax error. */
+		s->bad++;
+		smtp_reply(s, "501 5.5.2 Cannot decode the response");
+		break;
 	case AUTH_FAILED:
 		s->bad++;
-		/* RFC 4954 §4: undecodable BASE64 is a syntax error. */
-		if (strcmp(auth_error(s->auth), "invalid base64") == 0)
-			smtp_reply(s, "501 5.5.2 Cannot decode the response");
-		else
-			smtp_reply(s, "535 5.7.8 Authentication credentials "
-			    "invalid");
+		smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
 		break;
 	case AUTH_DONE:
 		if (!auth_take(s->auth, &s->cred) || (login =

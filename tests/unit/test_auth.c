@@ -117,7 +117,7 @@ bad_exchanges(void)
 
 	CHECK_INT(auth_start(a, "CRAM-MD5", NULL), AUTH_FAILED);
 	CHECK_INT(auth_start(a, "DIGEST-MD5", NULL), AUTH_FAILED);
-	CHECK_INT(auth_start(a, "PLAIN", "!!!notbase64"), AUTH_FAILED);
+	CHECK_INT(auth_start(a, "PLAIN", "!!!notbase64"), AUTH_MALFORMED);
 	auth_free(&a);
 
 	a = fresh();
