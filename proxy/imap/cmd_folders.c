@@ -525,15 +525,27 @@ struct list_req {
 	int		 subscribed_only;
 	int		 special_use_only;	/* RFC 6154 §5.1 */
 	int		 ret_subscribed;
+	int		 recursive;		/* RFC 5258 RECURSIVEMATCH */
 	int		 lsub;
 	const char	*patterns[16];
 	size_t		 npatterns;
 	char		*ref;
 };
 
+/*
+ * How a folder is listed: because it satisfies the selection, or only
+ * because a subscribed folder below it does and the pattern stops above
+ * that one (RFC 3501 §6.3.9 for LSUB "%", RFC 5258 §3.5 CHILDINFO).
+ */
+enum list_why {
+	LIST_NOT,
+	LIST_SELECTED,
+	LIST_PARENT,
+};
+
 static void
 list_attrs(struct evbuffer *out, const struct ufolder *f,
-    const struct list_req *q)
+    const struct list_req *q, enum list_why why)
 {
 	const char	*su;
 	int		 first = 1;
@@ -544,9 +556,10 @@ list_attrs(struct evbuffer *out, const struct ufolder *f,
 } while (0)
 	/* A subscription of a folder that is gone: \\NonExistent in LIST
 	 * (RFC 5258 §3), nothing in LSUB, as Dovecot shows it. */
-	if (f->placeholder || (folder_gone(f) && !q->lsub))
+	if (!q->lsub && (f->placeholder || folder_gone(f)))
 		ATTR("\\NonExistent");
-	if (!folder_selectable(f) && !folder_gone(f))
+	if ((!folder_selectable(f) && !folder_gone(f)) || (q->lsub &&
+	    why == LIST_PARENT))
 		ATTR("\\Noselect");
 	ATTR(f->has_children ? "\\HasChildren" : "\\HasNoChildren");
 	if (!q->lsub && (su = folder_role_special_use(f->role)) != NULL)
@@ -558,7 +571,7 @@ list_attrs(struct evbuffer *out, const struct ufolder *f,
 
 static void
 list_one(struct imap_session *s, const struct ufolder *f,
-    const struct list_req *q)
+    const struct list_req *q, enum list_why why, bool childinfo)
 {
 	struct evbuffer	*out = evbuffer_new();
 	const char	*err;
@@ -570,30 +583,66 @@ list_one(struct imap_session *s, const struct ufolder *f,
 		return;
 	}
 	evbuffer_add_printf(out, "* %s (", q->lsub ? "LSUB" : "LIST");
-	list_attrs(out, f, q);
+	list_attrs(out, f, q, why);
 	evbuffer_add(out, ") \"/\" ", 6);
 	imap_write_mailbox(out, wire, 0);
+	if (childinfo)
+		evbuffer_add_printf(out, " (CHILDINFO (\"SUBSCRIBED\"))");
 	evbuffer_add(out, "\r\n", 2);
 	sess_write_buffer(s, out);
 	evbuffer_free(out);
 	free(wire);
 }
 
-static int
-list_wanted(const struct ufolder *f, const struct list_req *q,
-    const char *pattern)
+static bool
+list_selected(const struct ufolder *f, const struct list_req *q)
 {
 	if ((q->subscribed_only || q->lsub) && !folder_subscribed(f))
-		return 0;
+		return false;
 	if (q->special_use_only && folder_role_special_use(f->role) == NULL)
-		return 0;
+		return false;
 	if (f->placeholder && q->lsub)
-		return 0;
+		return false;
 	/* A subscription of a folder that is gone: only where
 	 * subscriptions are asked for (RFC 5258 §3). */
 	if (folder_gone(f) && !q->subscribed_only && !q->lsub)
-		return 0;
-	return folders_match(pattern, f->path);
+		return false;
+	return true;
+}
+
+/* A subscribed folder below f that pattern does not reach itself. */
+static bool
+subscribed_below(const struct folders *fs, const struct ufolder *f,
+    const char *pattern)
+{
+	const struct ufolder	*d;
+	size_t			 i, n = strlen(f->path);
+
+	for (i = 0; i < folders_count(fs); i++) {
+		d = folders_at(fs, i);
+		if (folder_subscribed(d) && strncmp(d->path, f->path, n) ==
+		    0 && d->path[n] == '/' && !folders_match(pattern, d->path))
+			return true;
+	}
+	return false;
+}
+
+/* Whether and why f answers pattern; *childinfo for RECURSIVEMATCH. */
+static enum list_why
+list_wanted(const struct folders *fs, const struct ufolder *f,
+    const struct list_req *q, const char *pattern, bool *childinfo)
+{
+	bool	 parent;
+
+	*childinfo = false;
+	if (!folders_match(pattern, f->path))
+		return LIST_NOT;
+	parent = (q->lsub || (q->subscribed_only && q->recursive)) &&
+	    subscribed_below(fs, f, pattern);
+	*childinfo = parent && !q->lsub;
+	if (list_selected(f, q))
+		return LIST_SELECTED;
+	return parent ? LIST_PARENT : LIST_NOT;
 }
 
 static int
@@ -602,7 +651,6 @@ list_parse(const struct imap_arg *args, size_t nargs, struct list_req *q)
 	const struct imap_arg	*l;
 	const char		*a, *ref;
 	size_t			 n, i, k = 0;
-	bool			 recursive = false;
 
 	if (k < nargs && imap_arg_get_list(&args[k], &l, &n)) {
 		for (i = 0; i < n; i++) {
@@ -613,12 +661,13 @@ list_parse(const struct imap_arg *args, size_t nargs, struct list_req *q)
 			else if (strcasecmp(a, "SPECIAL-USE") == 0)
 				q->special_use_only = 1;
 			else if (strcasecmp(a, "RECURSIVEMATCH") == 0)
-				recursive = true;
+				q->recursive = 1;
 			else if (strcasecmp(a, "REMOTE") != 0)
 				return -1;
 		}
 		/* RFC 5258 §3: never alone, nor with REMOTE only. */
-		if (recursive && !q->subscribed_only && !q->special_use_only)
+		if (q->recursive && !q->subscribed_only &&
+		    !q->special_use_only)
 			return -1;
 		k++;
 	}
@@ -673,6 +722,8 @@ list_answer(struct imap_session *s, int ok)
 	struct list_req	*q = s->cmd_arg;
 	size_t		 i, p;
 	char		*pat;
+	enum list_why	 why;
+	bool		 childinfo;
 
 	s->cmd_arg = NULL;
 	for (i = 0; i < folders_count(s->mc.folders); i++) {
@@ -682,12 +733,13 @@ list_answer(struct imap_session *s, int ok)
 			if ((pat = list_pattern(q->ref, q->patterns[p])) ==
 			    NULL)
 				continue;
-			if (list_wanted(f, q, pat)) {
-				list_one(s, f, q);
-				free(pat);
+			why = list_wanted(s->mc.folders, f, q, pat,
+			    &childinfo);
+			free(pat);
+			if (why != LIST_NOT) {
+				list_one(s, f, q, why, childinfo);
 				break;
 			}
-			free(pat);
 		}
 	}
 	sess_done(s, "OK %s completed", q->lsub ? "LSUB" : "LIST");
