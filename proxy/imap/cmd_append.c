@@ -249,6 +249,8 @@ ap_target(struct append_req *q)
 		return "NO [UNAVAILABLE] The new server is not available";
 	if (q->size > conf->max_message_size)
 		return "NO [TOOBIG] Message too large";
+	if (q->size == 0)
+		return "NO An empty message cannot be saved";
 	if (f->part[BACKEND_NEW].present) {
 		if (f->part[BACKEND_NEW].noselect)
 			return "NO [CANNOT] This folder cannot hold messages";
@@ -877,6 +879,35 @@ sess_append_begin(struct imap_session *s, struct imap_parser *p)
 	else if (!q->absorbable)
 		ap_upload(q);
 	return 1;
+}
+
+/*
+ * A small APPEND whose message is announced as a synchronizing literal
+ * (it does not stream): the command is checked before the client is asked
+ * for the message, as for a streamed one, so a message that would be
+ * refused is never sent.  NULL when "+" may go out.
+ */
+const char *
+sess_append_precheck(struct imap_session *s, struct imap_parser *p)
+{
+	const struct imap_arg	*args;
+	const char		*err;
+	size_t			 nargs;
+	unsigned int		 depth;
+	struct append_req	*q;
+
+	/* The arguments before the literal (it is not one of them yet). */
+	imap_parser_partial(p, &args, &nargs, &depth);
+	if (depth != 0 || nargs < 1)
+		return NULL;		/* the mailbox name as a literal */
+	if (!(s->state == SESS_AUTH || s->state == SESS_SELECTED))
+		return "BAD APPEND not allowed now";
+	sess_folders_current(s);	/* the command starts here */
+	if ((q = ap_new(s, args, nargs, imap_parser_literal_size(p),
+	    &err)) == NULL)
+		return "NO [SERVERBUG] Out of memory";
+	sess_append_free(s);
+	return err;
 }
 
 /* Literal bytes from the client: 0 when more must come. */

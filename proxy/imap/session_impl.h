@@ -216,6 +216,8 @@ void		 sess_idle_kick(struct imap_session *);
 /* cmd_append.c: messages at least this big stream in */
 #define SESS_APPEND_STREAM_MIN	(64 * 1024)
 int		 sess_append_begin(struct imap_session *, struct imap_parser *);
+const char	*sess_append_precheck(struct imap_session *,
+		    struct imap_parser *);
 int		 sess_append_input(struct imap_session *, struct imap_parser *,
 		    struct evbuffer *);
 void		 sess_append_free(struct imap_session *);

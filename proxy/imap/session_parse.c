@@ -73,7 +73,7 @@ int
 sess_parse_command(struct imap_session *s, struct evbuffer *in)
 {
 	const struct imap_command	*c;
-	const char			*tag;
+	const char			*tag, *name, *err;
 
 	switch (imap_parser_read(s->parser, in)) {
 	case IMAP_PARSE_MORE:
@@ -81,6 +81,16 @@ sess_parse_command(struct imap_session *s, struct evbuffer *in)
 	case IMAP_PARSE_CONTINUE:
 		if (imap_parser_literal_streamed(s->parser))
 			return sess_append_begin(s, s->parser);
+		if ((name = imap_parser_name(s->parser)) != NULL &&
+		    strcasecmp(name, "APPEND") == 0 &&
+		    (err = sess_append_precheck(s, s->parser)) != NULL) {
+			/* The client waits for "+": it sends nothing more
+			 * of this command. */
+			sess_printf(s, "%s %s\r\n",
+			    imap_parser_tag(s->parser), err);
+			imap_parser_reset(s->parser);
+			return 1;
+		}
 		sess_printf(s, "+ Ready for literal data\r\n");
 		return 1;
 	case IMAP_PARSE_LITERAL:

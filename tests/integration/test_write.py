@@ -215,11 +215,24 @@ def test_append_too_big_and_bad_input(testbed, imapmerge, user):
     with pytest.raises(imaplib.IMAP4.error):
         c.append("INBOX", "(\\Bogus)", None, b"x\r\n\r\ny\r\n")
     tag = c._new_tag().decode()
+    # A small message is refused before "+" as well: the client never
+    # sends it (Dovecot does the same).
     c.send(f'{tag} APPEND INBOX "yesterday" {{3}}\r\n'.encode())
-    assert c.readline().startswith(b"+")   # a small message comes whole
-    c.send(b"abc\r\n")
     line = c.readline()
     assert line.startswith(f"{tag} BAD".encode()), line
+    assert c.noop()[0] == "OK"
+    # ... and one that is fine gets "+" and lands.
+    tag = c._new_tag().decode()
+    c.send(f'{tag} APPEND INBOX (\\Seen) {{14}}\r\n'.encode())
+    assert c.readline().startswith(b"+")
+    c.send(b"Subject: x\r\n\r\n\r\n")
+    line = c.readline()
+    assert line.startswith(f"{tag} OK [APPENDUID ".encode()), line
+    # Empty: nothing to save, said before "+".
+    tag = c._new_tag().decode()
+    c.send(f"{tag} APPEND INBOX {{0}}\r\n".encode())
+    line = c.readline()
+    assert line.startswith(f"{tag} NO ".encode()), line
     assert c.noop()[0] == "OK"
     # A streamed message to no folder: refused at once when the client
     # waits for "+", swallowed then refused when it does not ({n+}).
