@@ -726,6 +726,7 @@ list_answer(struct imap_session *s, int ok)
 	bool		 childinfo;
 
 	s->cmd_arg = NULL;
+	s->cmd_arg_free = NULL;
 	for (i = 0; i < folders_count(s->mc.folders); i++) {
 		const struct ufolder *f = folders_at(s->mc.folders, i);
 
@@ -775,6 +776,7 @@ list_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	 * directly shows (where a server cannot answer, what it had).
 	 */
 	s->cmd_arg = q;
+	s->cmd_arg_free = free;
 	discover(s, list_answer);
 }
 
@@ -827,11 +829,6 @@ sess_mailbox_arg(const struct imap_arg *arg, const char **why)
 	return utf8;
 }
 
-struct change {
-	struct imap_session	*s;
-	char			*done_text;
-};
-
 static void
 change_discovered(struct imap_session *s, int ok)
 {
@@ -839,15 +836,10 @@ change_discovered(struct imap_session *s, int ok)
 	    "could not be refreshed)");
 }
 
+/* A server's refusal (or absence) as the client's answer. */
 static void
-change_done(struct backend *b, const struct backend_result *res, void *arg)
+change_refused(struct imap_session *s, const struct backend_result *res)
 {
-	struct imap_session	*s = arg;
-
-	if (res->status == BACKEND_OK) {
-		discover(s, change_discovered);
-		return;
-	}
 	if (res->status == BACKEND_FAILED)
 		sess_done(s, "NO [UNAVAILABLE] The new server is not available");
 	else
@@ -856,10 +848,21 @@ change_done(struct backend *b, const struct backend_result *res, void *arg)
 		    "Operation failed on the server");
 }
 
+static void
+change_done(struct backend *b, const struct backend_result *res, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	if (res->status == BACKEND_OK)
+		discover(s, change_discovered);
+	else
+		change_refused(s, res);
+}
+
 /* "CREATE name" etc. on the new server, name in its wire form. */
 static void
 new_cmd(struct imap_session *s, const char *verb, const char *path,
-    const char *path2)
+    const char *path2, backend_done_cb *done, void *arg)
 {
 	struct evbuffer	*cmd = evbuffer_new();
 	const char	*err;
@@ -880,7 +883,7 @@ new_cmd(struct imap_session *s, const char *verb, const char *path,
 	}
 	evbuffer_add(cmd, "", 1);
 	backend_cmd(s->mc.be[BACKEND_NEW], (char *)evbuffer_pullup(cmd, -1),
-	    NULL, change_done, s);
+	    NULL, done, arg);
  out:
 	evbuffer_free(cmd);
 	free(w1);
@@ -907,7 +910,7 @@ cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		free(path);
 		return;
 	}
-	new_cmd(s, "CREATE", path, NULL);
+	new_cmd(s, "CREATE", path, NULL, change_done, s);
 	free(path);
 }
 
@@ -928,11 +931,136 @@ record_follow(struct imap_session *s, const struct ufolder *f,
 	return 0;
 }
 
+/*
+ * DELETE and RENAME.  The new server decides first: only once it has
+ * done it are the view and the state changed (the legacy folder hidden or
+ * following the new name), so a refused command changes nothing.  A
+ * folder only the legacy server has changes in the state alone.
+ */
+struct folder_change {
+	struct imap_session	*s;
+	char			*path;		/* unified */
+	char			*to;		/* RENAME; NULL for DELETE */
+};
+
+/* The roles every client relies on keep their folders (DESIGN §5). */
+static const char *
+change_fixed(const struct folders *fs, const char *path)
+{
+	const struct ufolder	*f;
+	size_t			 i, n = strlen(path);
+
+	for (i = 0; i < folders_count(fs); i++) {
+		f = folders_at(fs, i);
+		if (f->role == ROLE_NONE || f->role == ROLE_ARCHIVE)
+			continue;
+		if (strncmp(f->path, path, n) == 0 && (f->path[n] == '\0' ||
+		    f->path[n] == '/'))
+			return folder_role_name(f->role);
+	}
+	return NULL;
+}
+
+static void
+change_free(void *arg)
+{
+	struct folder_change	*fc = arg;
+
+	free(fc->path);
+	free(fc->to);
+	free(fc);
+}
+
+/* The servers have done it: the view and the state follow. */
+static void
+change_apply(struct folder_change *fc)
+{
+	struct imap_session	*s = fc->s;
+	const struct ufolder	*f = folders_find(s->mc.folders, fc->path);
+
+	if (f != NULL && (record_follow(s, f, fc->to) == -1 ||
+	    (s->store != NULL && (fc->to != NULL ?
+	    state_folder_rename(s->store, f->path, fc->to) :
+	    state_folder_drop(s->store, f->path)) == -1))) {
+		log_sess(LOG_WARNING, s->sid, "event=folder-change-unrecorded "
+		    "user=%s folder=\"%s\"", s->user, fc->path);
+		sess_done(s, "NO [SERVERBUG] Cannot record the change");
+		return;
+	}
+	/* RENAME: the view's rows moved with it (same vuids, same
+	 * UIDVALIDITY). */
+	if (s->mc.u != NULL)
+		mbox_renamed(s->mc.u, fc->path, fc->to);
+	if (fc->to == NULL && s->mc.sel != NULL &&
+	    strcmp(s->mc.sel->path, fc->path) == 0) {
+		/* Dovecot ends a session whose folder is deleted; ours goes
+		 * on, unselected, and says so. */
+		mbox_close(&s->mc);
+		sess_enter(s, SESS_AUTH);
+		sess_printf(s, "* OK [CLOSED] The selected folder was "
+		    "deleted\r\n");
+	}
+	discover(s, change_discovered);
+}
+
+static void
+change_answered(struct backend *b, const struct backend_result *res,
+    void *arg)
+{
+	struct folder_change	*fc = arg;
+	struct imap_session	*s = fc->s;
+
+	s->cmd_arg = NULL;
+	s->cmd_arg_free = NULL;
+	if (res->status == BACKEND_OK)
+		change_apply(fc);
+	else {
+		log_sess(LOG_WARNING, s->sid, "event=folder-change-refused "
+		    "user=%s command=%s folder=\"%s\" reason=\"%s\"", s->user,
+		    fc->to != NULL ? "RENAME" : "DELETE", fc->path,
+		    res->text != NULL ? res->text : "-");
+		/* The folder stays: so does the backend's selection. */
+		if (fc->to == NULL)
+			mbox_reselect_side(&s->mc, BACKEND_NEW);
+		change_refused(s, res);
+	}
+	change_free(fc);
+}
+
+static void
+folder_change(struct imap_session *s, const struct ufolder *f,
+    const char *to)
+{
+	struct folder_change	*fc;
+
+	if ((fc = calloc(1, sizeof(*fc))) == NULL ||
+	    (fc->path = strdup(f->path)) == NULL ||
+	    (to != NULL && (fc->to = strdup(to)) == NULL)) {
+		if (fc != NULL)
+			change_free(fc);
+		sess_done(s, "NO [SERVERBUG] Out of memory");
+		return;
+	}
+	fc->s = s;
+	if (!f->part[BACKEND_NEW].present) {
+		change_apply(fc);
+		change_free(fc);
+		return;
+	}
+	if (to == NULL)
+		mbox_release_part(&s->mc, BACKEND_NEW,
+		    f->part[BACKEND_NEW].name);
+	s->cmd_arg = fc;		/* the session's while it waits */
+	s->cmd_arg_free = change_free;
+	new_cmd(s, to != NULL ? "RENAME" : "DELETE",
+	    f->part[BACKEND_NEW].name, to, change_answered, fc);
+}
+
 void
 cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
 	const struct ufolder	*f;
-	const char		*why;
+	const char		*why, *role;
 	char			*path;
 
 	if (nargs != 1) {
@@ -943,32 +1071,16 @@ cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_done(s, "%s", why);
 		return;
 	}
-	if ((f = folders_find(s->mc.folders, path)) == NULL || f->placeholder) {
+	if ((f = folders_find(s->mc.folders, path)) == NULL || f->placeholder)
 		sess_done(s, "NO [NONEXISTENT] No such mailbox");
-	} else if (f->role == ROLE_INBOX) {
+	else if (f->role == ROLE_INBOX)
 		sess_done(s, "NO [CANNOT] INBOX cannot be deleted");
-	} else if (record_follow(s, f, NULL) == -1 || (s->store != NULL &&
-	    state_folder_drop(s->store, f->path) == -1)) {
-		sess_done(s, "NO [SERVERBUG] Cannot record the change");
-	} else {
-		if (s->mc.sel != NULL && strcmp(s->mc.sel->path, f->path) ==
-		    0) {
-			/* Dovecot ends a session whose folder is deleted;
-			 * ours goes on, unselected, and says so. */
-			mbox_close(&s->mc);
-			sess_enter(s, SESS_AUTH);
-			sess_printf(s, "* OK [CLOSED] The selected folder "
-			    "was deleted\r\n");
-		}
-		if (s->mc.u != NULL)
-			mbox_renamed(s->mc.u, f->path, NULL);
-		if (f->part[BACKEND_NEW].present) {
-			mbox_release_part(&s->mc, BACKEND_NEW,
-			    f->part[BACKEND_NEW].name);
-			new_cmd(s, "DELETE", f->part[BACKEND_NEW].name, NULL);
-		} else
-			discover(s, change_discovered);
-	}
+	else if ((role = change_fixed(s->mc.folders, f->path)) != NULL)
+		sess_done(s, "NO [CANNOT] This is (or holds) the %s folder, "
+		    "which mail clients and the migration rely on: it cannot "
+		    "be deleted", role);
+	else
+		folder_change(s, f, NULL);
 	free(path);
 }
 
@@ -976,7 +1088,7 @@ void
 cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 {
 	const struct ufolder	*f;
-	const char		*why;
+	const char		*why, *role;
 	char			*from, *to = NULL;
 
 	if (nargs != 2) {
@@ -993,21 +1105,14 @@ cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		sess_done(s, "NO [NONEXISTENT] No such mailbox");
 	else if (f->role == ROLE_INBOX)
 		sess_done(s, "NO [CANNOT] Renaming INBOX is not supported");
+	else if ((role = change_fixed(s->mc.folders, f->path)) != NULL)
+		sess_done(s, "NO [CANNOT] This is (or holds) the %s folder, "
+		    "which mail clients and the migration rely on: it cannot "
+		    "be renamed", role);
 	else if (folders_find(s->mc.folders, to) != NULL)
 		sess_done(s, "NO [ALREADYEXISTS] Mailbox already exists");
-	else if (record_follow(s, f, to) == -1 || (s->store != NULL &&
-	    state_folder_rename(s->store, f->path, to) == -1))
-		sess_done(s, "NO [SERVERBUG] Cannot record the change");
-	else {
-		/* The view's rows moved with it: same vuids, same
-		 * UIDVALIDITY. */
-		if (s->mc.u != NULL)
-			mbox_renamed(s->mc.u, f->path, to);
-		if (f->part[BACKEND_NEW].present)
-			new_cmd(s, "RENAME", f->part[BACKEND_NEW].name, to);
-		else
-			discover(s, change_discovered);
-	}
+	else
+		folder_change(s, f, to);
 	free(from);
 	free(to);
 }
@@ -1033,7 +1138,7 @@ subscription(struct imap_session *s, const struct imap_arg *args,
 	name = f != NULL && f->part[BACKEND_NEW].present ?
 	    strdup(f->part[BACKEND_NEW].name) : strdup(path);
 	if (name != NULL)
-		new_cmd(s, verb, name, NULL);
+		new_cmd(s, verb, name, NULL, change_done, s);
 	else
 		sess_done(s, "NO Out of memory");
 	free(name);

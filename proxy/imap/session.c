@@ -158,6 +158,12 @@ sess_done(struct imap_session *s, const char *fmt, ...)
 	if (!bad)
 		sess_news(s);
 	s->cmd = NULL;
+	if (s->cmd_arg != NULL && s->cmd_arg_free != NULL) {
+		/* Answered before the server was asked. */
+		s->cmd_arg_free(s->cmd_arg);
+		s->cmd_arg = NULL;
+	}
+	s->cmd_arg_free = NULL;
 	if (s->bev != NULL && s->tag != NULL) {
 		struct evbuffer	*out = bufferevent_get_output(s->bev);
 
@@ -233,6 +239,8 @@ sess_free(struct imap_session *s)
 		event_free(s->idle_poll);
 	if (s->flush_timer != NULL)
 		event_free(s->flush_timer);
+	if (s->cmd_arg != NULL && s->cmd_arg_free != NULL)
+		s->cmd_arg_free(s->cmd_arg);
 	free(s->login);		/* a client gone while logging in */
 	free(s->tag);
 	free(s->cmd_text);

@@ -91,6 +91,8 @@ struct imap_session {
 	struct event		*idle_poll;	/* IDLE's poll-interval timer */
 	char			*cmd_text;	/* a running command's own */
 	void			*cmd_arg;
+	void			(*cmd_arg_free)(void *); /* if the session
+					 * goes while cmd_arg waits on a server */
 	void			*login;		/* login progress, cmd_auth.c */
 	struct append_req	*append;	/* APPEND in progress */
 	struct sess_link	 link[BACKEND_COUNT];

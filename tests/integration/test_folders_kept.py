@@ -1,0 +1,108 @@
+"""Folder changes that must not hide mail: the role folders every client
+and the migration rely on stay where they are, and a DELETE or RENAME that
+the new server refuses changes nothing in the merged view."""
+
+import re
+
+import tb
+from test_mailbox import login
+
+ROLES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk")
+
+
+def role_folders(conn):
+    """special-use attribute -> unified names carrying it."""
+    typ, data = conn.list('""', "*")
+    assert typ == "OK", data
+    out = {}
+    for line in data:
+        m = re.match(rb'\(([^)]*)\) "/" (.*)$', line)
+        name = m.group(2).decode().strip('"')
+        for attr in m.group(1).decode().split():
+            if attr in ROLES:
+                out.setdefault(attr, []).append(name)
+    return out
+
+
+def legacy_mail(testbed, name, folder, count):
+    """count messages in a folder only the legacy server has."""
+    for i in range(count):
+        tb.deliver(testbed.dir, "legacy", name, folder,
+                   f"Message-ID: <kept-{folder}-{i}@example.ac.jp>\r\n"
+                   f"Subject: kept {i}\r\n\r\nbody {i}\r\n".encode())
+
+
+def test_role_folders_cannot_be_renamed_or_deleted(testbed, imapmerge, user):
+    """Renaming Sent Items to Old Sent left two folders marked \\Sent and
+    later Sent copies invisible: RENAME and DELETE of a role folder (or of
+    a folder holding one) answer NO [CANNOT] with the reason, and each role
+    keeps exactly one folder."""
+    c = login(testbed, imapmerge, user)
+    before = role_folders(c)
+    assert set(before) == set(ROLES), before
+    for attr in ROLES:
+        (folder,) = before[attr]
+        typ, data = c.rename(f'"{folder}"', '"Old 22"')
+        assert typ == "NO" and data[0].startswith(b"[CANNOT]"), data
+        assert b"cannot be renamed" in data[0], data
+        typ, data = c.delete(f'"{folder}"')
+        assert typ == "NO" and data[0].startswith(b"[CANNOT]"), data
+        assert b"cannot be deleted" in data[0], data
+    # A folder below a role folder is the user's own.
+    sent = before["\\Sent"][0]
+    assert c.create(f'"{sent}/2025"')[0] == "OK"
+    assert c.rename(f'"{sent}/2025"', '"Sent 2025"')[0] == "OK"
+    assert c.delete('"Sent 2025"')[0] == "OK"
+    assert role_folders(c) == before
+    typ, data = c.list('""', '"Old 22"')
+    assert typ == "OK" and data == [None], data
+    c.logout()
+
+
+def test_refused_delete_changes_nothing(testbed, imapmerge, user):
+    """A DELETE that the new server refuses still hid the folder and its
+    unmigrated mail: the client got NO and the folder vanished anyway.
+    Here the new server has Keep22 only as the \\Noselect parent of a
+    child, which Dovecot refuses to delete; the legacy server has mail in
+    Keep22.  The NO goes back, the folder and its mail stay, a warning is
+    logged; after the child goes, the DELETE succeeds."""
+    name, _ = user
+    legacy_mail(testbed, name, "Keep22", 3)
+    direct = testbed.imaps("new", *user)
+    assert direct.create("Keep22/child")[0] == "OK"
+    c = login(testbed, imapmerge, user)
+    typ, data = c.select("Keep22")
+    assert typ == "OK" and data == [b"3"], data
+    before = (c.response("UIDVALIDITY")[1], c.uid("SEARCH", "ALL")[1])
+    assert c.close()[0] == "OK"
+    typ, data = c.delete("Keep22")
+    assert typ == "NO", data
+    # LIST reads both servers again: the folder is still there.
+    typ, data = c.list('""', "Keep22")
+    assert typ == "OK" and b"Keep22" in b"".join(d or b"" for d in data), \
+        data
+    typ, data = c.select("Keep22")
+    assert typ == "OK" and data == [b"3"], data
+    after = (c.response("UIDVALIDITY")[1], c.uid("SEARCH", "ALL")[1])
+    assert after == before, (before, after)
+    assert "event=folder-change-refused" in imapmerge.log()
+    # Refused while selected: the session's folder still works.
+    typ, data = c.delete("Keep22")
+    assert typ == "NO", data
+    typ, data = c.fetch("1:*", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK" and len([d for d in data if isinstance(d, tuple)]) \
+        == 3, data
+    assert c.unselect()[0] == "OK"
+    # A rename the new server refuses (the target is taken there).
+    assert direct.create("Taken22")[0] == "OK"
+    typ, data = c.rename("Keep22/child", "Taken22")
+    assert typ == "NO", data
+    assert b"Keep22/child" in b"".join(c.list('""', "Keep22/*")[1])
+    # Once the child is gone, the new server agrees.
+    assert c.delete("Keep22/child")[0] == "OK"
+    assert c.delete("Keep22")[0] == "OK"
+    typ, data = c.list('""', "Keep22*")
+    assert typ == "OK" and data == [None], data
+    assert c.select("Keep22")[0] == "NO"
+    direct.logout()
+    c.logout()
