@@ -251,14 +251,16 @@ ap_target(struct append_req *q)
 		return "NO [TOOBIG] Message too large";
 	if (q->size == 0)
 		return "NO An empty message cannot be saved";
-	if (f->part[BACKEND_NEW].present) {
-		if (f->part[BACKEND_NEW].noselect)
-			return "NO [CANNOT] This folder cannot hold messages";
+	if (f->part[BACKEND_NEW].present && !f->part[BACKEND_NEW].noselect)
 		name = f->part[BACKEND_NEW].name;
-	} else {
+	else {
+		/* Only the legacy server holds its mail: the new server gets
+		 * a real folder first (where it has a \Noselect parent
+		 * only, that becomes one). */
 		if (!folder_selectable(f))
 			return "NO [CANNOT] This folder cannot hold messages";
-		name = f->path;		/* "/" on both sides */
+		name = f->part[BACKEND_NEW].present ?
+		    f->part[BACKEND_NEW].name : f->path; /* "/" both sides */
 		q->create = true;
 	}
 	if ((q->wire = mutf7_encode(name, strlen(name), &err)) == NULL)

@@ -726,8 +726,7 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	else if ((f = folders_find(s->mc.folders, q->dst)) == NULL ||
 	    f->placeholder)
 		err = "NO [TRYCREATE] No such mailbox";
-	else if (!folder_selectable(f) || (f->part[BACKEND_NEW].present &&
-	    f->part[BACKEND_NEW].noselect))
+	else if (!folder_selectable(f))
 		err = "NO [CANNOT] This folder cannot hold messages";
 	else if (b == NULL || !backend_ready(b))
 		err = "NO [UNAVAILABLE] The new server is not available";
@@ -736,7 +735,9 @@ copy_run(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	else {
 		name = f->part[BACKEND_NEW].present ?
 		    f->part[BACKEND_NEW].name : f->path;
-		q->create = !f->part[BACKEND_NEW].present;
+		/* As APPEND: a real folder on the new server first. */
+		q->create = !f->part[BACKEND_NEW].present ||
+		    f->part[BACKEND_NEW].noselect;
 		if ((q->wire = mutf7_encode(name, strlen(name), &e)) == NULL)
 			err = "NO [CANNOT] Invalid mailbox name";
 	}

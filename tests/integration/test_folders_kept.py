@@ -106,3 +106,41 @@ def test_refused_delete_changes_nothing(testbed, imapmerge, user):
     assert c.select("Keep22")[0] == "NO"
     direct.logout()
     c.logout()
+
+
+def test_writes_make_a_noselect_new_side_real(testbed, imapmerge, user):
+    """A folder with mail on the legacy server whose new side is only the
+    \\Noselect parent of a child there: APPEND, COPY and MOVE into it were
+    refused (NO [CANNOT]) although the folder can be selected, and
+    offlineimap then deleted the source.  The new side is created as a
+    real folder first, as for a folder only the legacy server has."""
+    name, _ = user
+    legacy_mail(testbed, name, "Parent22", 2)
+    ids = testbed.seed(name, count=2, migrated=2, seed_value=2209)
+    direct = testbed.imaps("new", *user)
+    assert direct.create("Parent22/child")[0] == "OK"
+    c = login(testbed, imapmerge, user)
+    msg = (b"Message-ID: <write-into-parent22@example.ac.jp>\r\n"
+           b"Subject: into a noselect parent\r\n\r\nbody\r\n")
+    typ, data = c.append("Parent22", "(\\Seen)", None, msg)
+    assert typ == "OK" and b"APPENDUID" in data[0], data
+    assert c.select("INBOX")[0] == "OK"
+    typ, data = c.uid("SEARCH", "ALL")
+    uids = data[0].split()
+    typ, data = c.uid("COPY", uids[0], "Parent22")
+    assert typ == "OK", data
+    typ, data = c.uid("MOVE", uids[1], "Parent22")
+    assert typ == "OK", data
+    typ, data = c.select("Parent22")
+    assert typ == "OK" and data == [b"5"], data
+    subjects = b"".join(d[1] for d in c.fetch(
+        "1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")[1]
+        if isinstance(d, tuple))
+    assert b"write-into-parent22" in subjects, subjects
+    for mid in ids:
+        assert mid.encode() in subjects, (mid, subjects)
+    # The new server holds what was written, in a real folder.
+    typ, data = direct.select("Parent22")
+    assert typ == "OK" and data == [b"3"], data
+    direct.logout()
+    c.logout()
