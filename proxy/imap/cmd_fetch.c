@@ -378,6 +378,12 @@ fetch_mark_seen(struct fetch_req *q)
 				if (m->uid[side] == 0 ||
 				    (m->flags[side] & VF_SEEN))
 					continue;
+				/* legacy-writes none: the legacy copy keeps
+				 * its flags (a .PEEK read it). */
+				if (side == BACKEND_LEGACY &&
+				    s->conf->legacy_writes ==
+				    LEGACY_WRITES_NONE)
+					continue;
 				if (side != src) {
 					if (uids[side] == NULL)
 						uids[side] = calloc(q->n[0] +

@@ -581,6 +581,42 @@ def test_legacy_writes_none_replays_flags(testbed, user):
         im.stop()
 
 
+def test_legacy_writes_none_reading_a_migrated_message(testbed, user):
+    """With legacy-writes none, reading a message that both servers hold
+    (served from the new copy) marked it read on the legacy server too,
+    as imapmerge keeps the two copies' \\Seen together.  Nothing may
+    change there: the new copy and the client see \\Seen, the legacy
+    copy does not, whatever item reads the body."""
+    name, _ = user
+    testbed.seed(name, count=6, migrated=6, seed_value=2210, seen_every=99)
+    im = variant(testbed, user, "lwnone2", "legacy-writes none").start()
+    try:
+        c = login(testbed, im, user)
+        c.select("INBOX")
+        by_mid = mids(c)
+        vuids = sorted(by_mid)
+        # (The first message was seeded read.)
+        for vuid, item in zip(vuids[1:], ("BODY[]", "RFC822", "RFC822.TEXT",
+                                           "BODY[TEXT]", "BINARY[1]")):
+            assert "\\Seen" not in flags_of(c, vuid), item
+            typ, data = c.uid("FETCH", str(vuid), f"({item})")
+            assert typ == "OK", (item, data)
+            assert "\\Seen" in flags_of(c, vuid), item
+            mid = by_mid[vuid]
+            assert "\\Seen" in server_flags(testbed, "new", user, mid), item
+            assert "\\Seen" not in server_flags(testbed, "legacy", user,
+                                                 mid), item
+        # A later session sees them read (the view keeps it).
+        c.logout()
+        c = login(testbed, im, user)
+        c.select("INBOX")
+        for vuid in vuids[1:]:
+            assert "\\Seen" in flags_of(c, vuid), vuid
+        c.logout()
+    finally:
+        im.stop()
+
+
 def test_local_keywords(testbed, user):
     """Acceptance: with local keywords forced, $label1 is kept by
     imapmerge across sessions and restarts, and SEARCH finds it."""
