@@ -2,8 +2,7 @@
 IMAP work for 20 s and checking every answer against its own model of what
 it must see (tests/load, docs/testbed.md "The load checker") — directly
 against the test bed's new Dovecot, and through imapmerge in front of both
-servers.  Both routes must show no error and no inconsistency, but for
-the one kind through imapmerge that is still open (KNOWN_OPEN below).
+servers.  Both routes must show no error and no inconsistency.
 
 A failure prints the report: counts by kind, the first examples (command,
 answer, what was wrong, the commands before) and the line that replays the
@@ -25,16 +24,6 @@ SESSIONS = 10
 SECONDS = 20
 
 
-# Open, not yet fixed: under several sessions, now and then an own message
-# in a folder where others APPEND, STORE and COPY at the same moment shows
-# flags it never had (another message's, it seems) until a later sync.  It
-# is counted and printed with its seed; until it is fixed it does not fail
-# the imapmerge route.  Every other kind does, and the direct route allows
-# nothing.
-KNOWN_OPEN = {"own flags wrong at checkpoint",
-              "FETCH FLAGS wrong for own message"}
-
-
 def check(testbed, route, port):
     user = seeded_user(testbed.dir)
     report = run_check("localhost", port, testbed.TESTBED_CA, *user,
@@ -45,10 +34,8 @@ def check(testbed, route, port):
     assert report.commands > SESSIONS * 20, report.text()
     assert report.appended >= SESSIONS and report.checkpoints >= SESSIONS, \
         report.text()
-    allowed = KNOWN_OPEN if route == "imapmerge" else set()
     assert report.errors == 0, "\n" + report.text()
-    assert set(report.counts["inconsistency"]) <= allowed, \
-        "\n" + report.text()
+    assert report.inconsistencies == 0, "\n" + report.text()
 
 
 def test_sessions_of_one_user_directly(testbed):
