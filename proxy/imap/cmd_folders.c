@@ -174,7 +174,14 @@ side_from_cache(struct imap_session *s, int side, struct side_list *l)
 
 	side_clear(l);
 	l->done = 1;
-	if (s->mc.u == NULL || !(c = &s->mc.u->lists[side])->known || c->n == 0)
+	if (s->mc.u == NULL)
+		return 0;
+	/* Restarted, or the user's context expired: the state has it. */
+	if (!s->mc.u->lists[side].known && user_list_load(s->mc.u, side) == -1)
+		log_sess(LOG_WARNING, s->sid, "event=folders-unread user=%s "
+		    "backend=%s", s->user, side == BACKEND_LEGACY ? "legacy" :
+		    "new");
+	if (!(c = &s->mc.u->lists[side])->known || c->n == 0)
 		return 0;
 	if (user_list_copy(&l->list, c) == -1)
 		return -1;
@@ -186,8 +193,13 @@ static void
 side_to_cache(struct imap_session *s, int side, const struct side_list *l)
 {
 	if (s->mc.u != NULL &&
-	    user_list_copy(&s->mc.u->lists[side], &l->list) == 0)
+	    user_list_copy(&s->mc.u->lists[side], &l->list) == 0) {
 		s->mc.u->lists[side].known = true;
+		if (user_list_save(s->mc.u, side) == -1)
+			log_sess(LOG_WARNING, s->sid, "event=folders-unsaved "
+			    "user=%s backend=%s", s->user, side ==
+			    BACKEND_LEGACY ? "legacy" : "new");
+	}
 }
 
 static void

@@ -113,6 +113,120 @@ user_list_copy(struct user_list *dst, const struct user_list *src)
 	return -1;
 }
 
+/*
+ * A folder list as text: "P\t<prefix>" then one line per folder,
+ * "<noselect><subscribed><nonexistent><special>\t<sep>\t<name>", the
+ * first four one digit each, sep "-" for none.  A name with a tab or a
+ * line end (no server has one) is left out.
+ */
+static const char *const list_key[2] = { "folders-legacy", "folders-new" };
+
+static char *
+list_text(const struct user_list *l)
+{
+	struct evbuffer	*b = evbuffer_new();
+	const struct bfolder *f;
+	char		*out = NULL;
+	size_t		 i, len;
+
+	if (b == NULL)
+		return NULL;
+	evbuffer_add_printf(b, "P\t%s\n", l->prefix != NULL ? l->prefix : "");
+	for (i = 0; i < l->n; i++) {
+		f = &l->f[i];
+		if (strpbrk(f->name, "\t\r\n") != NULL)
+			continue;
+		evbuffer_add_printf(b, "%d%d%d%d\t%c\t%s\n", f->noselect,
+		    f->subscribed, f->nonexistent, (int)f->special,
+		    f->sep != '\0' ? f->sep : '-', f->name);
+	}
+	len = evbuffer_get_length(b);
+	if ((out = malloc(len + 1)) != NULL) {
+		evbuffer_remove(b, out, len);
+		out[len] = '\0';
+	}
+	evbuffer_free(b);
+	return out;
+}
+
+int
+user_list_save(struct user *u, int side)
+{
+	char	*text;
+
+	if (u->store == NULL || (text = list_text(&u->lists[side])) == NULL)
+		return -1;
+	if (u->lists_saved[side] != NULL &&
+	    strcmp(u->lists_saved[side], text) == 0) {
+		free(text);
+		return 0;
+	}
+	if (state_meta_set(u->store, list_key[side], text) == -1) {
+		free(text);
+		return -1;
+	}
+	free(u->lists_saved[side]);
+	u->lists_saved[side] = text;
+	return 0;
+}
+
+static int
+list_parse_line(struct user_list *l, size_t *cap, char *line)
+{
+	struct bfolder	*nf, *f;
+	char		*name;
+
+	if (strncmp(line, "P\t", 2) == 0)
+		return (l->prefix = strdup(line + 2)) == NULL ? -1 : 0;
+	if (strlen(line) < 8 || line[4] != '\t' || line[6] != '\t' ||
+	    strspn(line, "0123456789") != 4 || line[3] - '0' >= ROLE_COUNT)
+		return 0;			/* not ours: skipped */
+	if (l->n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		if ((nf = reallocarray(l->f, *cap, sizeof(*nf))) == NULL)
+			return -1;
+		l->f = nf;
+	}
+	if ((name = strdup(line + 7)) == NULL)
+		return -1;
+	f = &l->f[l->n++];
+	memset(f, 0, sizeof(*f));
+	f->name = name;
+	f->noselect = line[0] == '1';
+	f->subscribed = line[1] == '1';
+	f->nonexistent = line[2] == '1';
+	f->special = (enum folder_role)(line[3] - '0');
+	f->sep = line[5] != '-' ? line[5] : '\0';
+	return 0;
+}
+
+int
+user_list_load(struct user *u, int side)
+{
+	struct user_list	 l;
+	char			*text, *line, *next;
+	size_t			 cap = 0;
+
+	if (u->store == NULL || (text = state_meta_get(u->store,
+	    list_key[side])) == NULL)
+		return 0;
+	memset(&l, 0, sizeof(l));
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (list_parse_line(&l, &cap, line) == -1) {
+			user_list_clear(&l);
+			free(text);
+			return -1;
+		}
+	}
+	free(text);
+	l.known = true;
+	user_list_clear(&u->lists[side]);
+	u->lists[side] = l;
+	return 0;
+}
+
 static void
 user_free(struct user *u)
 {
@@ -124,8 +238,10 @@ user_free(struct user *u)
 	if (u->linger != NULL)
 		event_free(u->linger);
 	state_close(&u->store);
-	for (side = 0; side < 2; side++)
+	for (side = 0; side < 2; side++) {
 		user_list_clear(&u->lists[side]);
+		free(u->lists_saved[side]);
+	}
 	folders_free(&u->folders);
 	free(u->name);
 	free(u);

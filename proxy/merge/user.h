@@ -36,6 +36,7 @@ struct user {
 	struct mbox	*mboxes;		/* open ones, mailbox.c */
 	struct event	*linger;		/* armed while refs == 0 */
 	struct user_list lists[2];		/* as last seen, per side */
+	char		*lists_saved[2];	/* what the state holds */
 	/* The folder tree as last read from the servers: a session takes it
 	 * at its next command. */
 	struct folders	*folders;
@@ -65,6 +66,15 @@ void		 user_list_clear(struct user_list *);
 void		 user_folders_set(struct user *, struct folders *);
 /* A deep copy into dst (cleared first); -1 out of memory, dst empty. */
 int		 user_list_copy(struct user_list *, const struct user_list *);
+/*
+ * The side's folder list as last seen is kept in the user's state too, so
+ * that a login while that side is down, after a restart or once the
+ * context has gone, still shows its folders and messages.  Save writes
+ * only a list that changed; load fills u->lists[side] (known) if the state
+ * has one.  -1 on a state error.
+ */
+int		 user_list_save(struct user *, int side);
+int		 user_list_load(struct user *, int side);
 /* Drops a reference; the context goes USER_LINGER_S after the last. */
 void		 user_put(struct user **);
 /* Frees every context now (shutdown). */

@@ -143,6 +143,86 @@ def test_legacy_down_while_clients_idle(testbed, user):
         im.stop()
 
 
+def test_select_while_legacy_down_after_restart(testbed, user):
+    """Issue 22, finding 4: the old server stops for about an hour when
+    the migration period begins.  A fresh login then (imapmerge restarted
+    meanwhile, so nothing of the user is in memory) selected INBOX with
+    only the new server's messages: every old message vanished, and came
+    back to be downloaded again when the server returned.  The folders and
+    messages last seen are served from the state: same UIDs, flags, a
+    folder only the old server has; bodies NO [UNAVAILABLE]; STATUS counts
+    them; no EXPUNGE and no new UID when the server is back."""
+    name, password = user
+    testbed.seed(name, count=6, migrated=2, seed_value=2204)
+    testbed.seed(name, folder="Old22", count=3, seed_value=2205)
+    im = start(testbed, "legacy-down-restart")
+    try:
+        c = connect(testbed, im, user)
+        typ, data = c.select("INBOX")
+        before = uid_map(c)
+        flags_before = c.uid("FETCH", "1:*", "(FLAGS)")[1]
+        assert len(before) == 6
+        assert c.select("Old22")[0] == "OK"
+        old_before = uid_map(c)
+        c.logout()
+        t0 = time.monotonic()
+        while "event=offline-hash-stored user=" + name not in im.log():
+            assert time.monotonic() - t0 < 10
+            time.sleep(0.1)
+        with LegacyDown(testbed) as down:
+            im.stop()
+            im.start()
+            c = connect(testbed, im, user)
+            names = b"".join(c.list('""', "*")[1])
+            assert b"Old22" in names, names
+            typ, data = c.status("INBOX", "(MESSAGES)")
+            assert typ == "OK" and b"MESSAGES 6" in data[0], data
+            typ, data = c.select("INBOX")
+            assert typ == "OK" and data == [b"6"], data
+            assert uid_map_flags(c) == uid_map_flags_of(flags_before)
+            idler = Idler(testbed, im.imaps_port, user)
+            idler.cmd("s SELECT INBOX")
+            idler.idle()
+            typ, data = c.select("Old22")
+            assert typ == "OK" and data == [b"3"], data
+            typ, data = c.uid("FETCH", "1:*", "(UID FLAGS)")
+            assert typ == "OK" and len(data) == 3, data
+            uid = next(iter(old_before))
+            typ, data = c.uid("FETCH", str(uid), BODY)
+            assert typ == "NO" and b"UNAVAILABLE" in data[0], data
+            down.up()
+            t0 = time.monotonic()
+            while True:
+                typ, data = c.uid("FETCH", str(uid), BODY)
+                if typ == "OK":
+                    break
+                assert time.monotonic() - t0 < 15, data
+                time.sleep(0.25)
+        assert uid_map(c) == old_before
+        assert c.select("INBOX")[0] == "OK"
+        assert uid_map(c) == before
+        seen = idler.collect(3)
+        assert not [ln for ln in seen if b"EXPUNGE" in ln], seen
+        idler.done()
+        idler.close()
+        c.logout()
+    finally:
+        im.stop()
+
+
+def uid_map_flags_of(lines):
+    out = {}
+    for d in lines:
+        d = d[1] if isinstance(d, tuple) else d
+        uid = int(re.search(rb"UID (\d+)", d).group(1))
+        out[uid] = set(re.search(rb"FLAGS \(([^)]*)\)", d).group(1).split())
+    return out
+
+
+def uid_map_flags(c):
+    return uid_map_flags_of(c.uid("FETCH", "1:*", "(FLAGS)")[1])
+
+
 def test_login_while_legacy_down(testbed, user):
     """Acceptance 2: the offline hash lets the user in, and only with the
     right password; offline-auth no refuses."""
