@@ -77,6 +77,18 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (src, vuid)) WITHOUT ROWID;"
 	"CREATE INDEX moving_dst ON moving (dst);"
 	"ALTER TABLE vmsg ADD COLUMN wflags INTEGER;",
+	/* 4 -> 5: a tombstone per virtual message, with the copies it hides
+	 * (the key-only tombstones above keep hiding what they hid) */
+	"CREATE TABLE tombstone_vmsg ("
+	"  ufolder INTEGER NOT NULL REFERENCES ufolder(id) ON DELETE CASCADE,"
+	"  vuid INTEGER NOT NULL,"
+	"  lkeyh INTEGER NOT NULL DEFAULT 0,"
+	"  nkeyh INTEGER NOT NULL DEFAULT 0,"
+	"  nakeyh INTEGER NOT NULL DEFAULT 0,"
+	"  luid INTEGER NOT NULL DEFAULT 0,"
+	"  nuid INTEGER NOT NULL DEFAULT 0,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (ufolder, vuid)) WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION	(int)(sizeof(migrations) / sizeof(migrations[0]))

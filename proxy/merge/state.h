@@ -98,10 +98,33 @@ int		 state_vmsg_flags(struct state *, int64_t, uint32_t vuid,
 		    int side, uint8_t flags, const char *keywords);
 int		 state_vmsg_delete(struct state *, int64_t, uint32_t vuid);
 int		 state_vmsg_side_reset(struct state *, int64_t, int side);
-/* Tombstones every key of the message's row. */
-int		 state_tomb_add(struct state *, int64_t, uint32_t vuid);
+/*
+ * Key-only tombstones, written before schema 5: each hides every copy with
+ * its key.  Still read and lifted; no longer added.
+ */
 int		 state_tomb_del(struct state *, int64_t, uint64_t keyh);
 int		 state_tomb_each(struct state *, int64_t, state_tomb_cb *,
+		    void *);
+
+/*
+ * A tombstone per virtual message the user deleted: its keys, and the
+ * copy on each side it hides (0: none yet; the next copy of that message
+ * the migration makes takes the place).
+ */
+struct state_grave {
+	uint32_t	 vuid;
+	uint64_t	 keyh[3];	/* legacy key, new key, new alias */
+	uint32_t	 uid[2];
+};
+typedef int	 state_grave_cb(const struct state_grave *, void *);
+int		 state_grave_add(struct state *, int64_t,
+		    const struct state_grave *);
+int		 state_grave_uid(struct state *, int64_t, uint32_t vuid,
+		    int side, uint32_t uid);
+/* The side's UIDVALIDITY changed: every copy comes again. */
+int		 state_grave_reset(struct state *, int64_t, int side);
+int		 state_grave_del(struct state *, int64_t, uint32_t vuid);
+int		 state_grave_each(struct state *, int64_t, state_grave_cb *,
 		    void *);
 
 /* The key texts of side's copy of a message (caller frees; NULL: none). */

@@ -7,7 +7,7 @@
 
 #include <sqlite3.h>
 
-#define STATE_MBOX_STMTS	24
+#define STATE_MBOX_STMTS	32
 
 struct state {
 	sqlite3		*db;

@@ -29,9 +29,13 @@ enum {
 	S_VMSG_NSIDE,
 	S_VMSG_FLAGS,
 	S_VMSG_DELETE,
-	S_TOMB_ADD,
 	S_TOMB_EACH,
 	S_TOMB_DEL,
+	S_GRAVE_ADD,
+	S_GRAVE_UID,
+	S_GRAVE_RESET,
+	S_GRAVE_DEL,
+	S_GRAVE_EACH,
 	S_KEYS,
 	S_WANT,
 	S_MOVE_ADD,
@@ -73,15 +77,22 @@ static const char *const sql[S_COUNT] = {
 	    "WHEN ?5 = '' THEN NULL ELSE ?5 END "
 	    "WHERE ufolder = ?1 AND vuid = ?2",
 	[S_VMSG_DELETE] = "DELETE FROM vmsg WHERE ufolder = ?1 AND vuid = ?2",
-	[S_TOMB_ADD] = "INSERT OR IGNORE INTO tombstone (ufolder, keyh, key, "
-	    "at) SELECT ufolder, lkeyh, lkey, ?3 FROM vmsg WHERE ufolder = ?1 "
-	    "AND vuid = ?2 AND lkeyh != 0 UNION ALL "
-	    "SELECT ufolder, nkeyh, nkey, ?3 FROM vmsg WHERE ufolder = ?1 "
-	    "AND vuid = ?2 AND nkeyh != 0 UNION ALL "
-	    "SELECT ufolder, nakeyh, nakey, ?3 FROM vmsg WHERE ufolder = ?1 "
-	    "AND vuid = ?2 AND nakeyh != 0",
 	[S_TOMB_EACH] = "SELECT keyh FROM tombstone WHERE ufolder = ?1",
 	[S_TOMB_DEL] = "DELETE FROM tombstone WHERE ufolder = ?1 AND keyh = ?2",
+	[S_GRAVE_ADD] = "INSERT OR IGNORE INTO tombstone_vmsg (ufolder, vuid, "
+	    "lkeyh, nkeyh, nakeyh, luid, nuid, at) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8)",
+	[S_GRAVE_UID] = "UPDATE tombstone_vmsg SET "
+	    "luid = CASE WHEN ?3 = 0 THEN ?4 ELSE luid END, "
+	    "nuid = CASE WHEN ?3 = 1 THEN ?4 ELSE nuid END "
+	    "WHERE ufolder = ?1 AND vuid = ?2",
+	[S_GRAVE_RESET] = "UPDATE tombstone_vmsg SET "
+	    "luid = CASE WHEN ?2 = 0 THEN 0 ELSE luid END, "
+	    "nuid = CASE WHEN ?2 = 1 THEN 0 ELSE nuid END WHERE ufolder = ?1",
+	[S_GRAVE_DEL] = "DELETE FROM tombstone_vmsg WHERE ufolder = ?1 AND "
+	    "vuid = ?2",
+	[S_GRAVE_EACH] = "SELECT vuid, lkeyh, nkeyh, nakeyh, luid, nuid FROM "
+	    "tombstone_vmsg WHERE ufolder = ?1",
 	[S_KEYS] = "SELECT CASE WHEN ?3 = 0 THEN lkey ELSE nkey END, "
 	    "CASE WHEN ?3 = 0 THEN NULL ELSE nakey END FROM vmsg "
 	    "WHERE ufolder = ?1 AND vuid = ?2",
@@ -402,19 +413,6 @@ state_vmsg_side_reset(struct state *st, int64_t id, int side)
 }
 
 int
-state_tomb_add(struct state *st, int64_t id, uint32_t vuid)
-{
-	sqlite3_stmt	*s = stmt(st, S_TOMB_ADD);
-
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, vuid);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
-	return done(s);
-}
-
-int
 state_tomb_del(struct state *st, int64_t id, uint64_t keyh)
 {
 	sqlite3_stmt	*s = stmt(st, S_TOMB_DEL);
@@ -424,6 +422,89 @@ state_tomb_del(struct state *st, int64_t id, uint64_t keyh)
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)keyh);
 	return done(s);
+}
+
+int
+state_grave_add(struct state *st, int64_t id, const struct state_grave *g)
+{
+	sqlite3_stmt	*s = stmt(st, S_GRAVE_ADD);
+	int		 i;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, g->vuid);
+	for (i = 0; i < 3; i++)
+		sqlite3_bind_int64(s, 3 + i, (sqlite3_int64)g->keyh[i]);
+	sqlite3_bind_int64(s, 6, g->uid[0]);
+	sqlite3_bind_int64(s, 7, g->uid[1]);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)time(NULL));
+	return done(s);
+}
+
+int
+state_grave_uid(struct state *st, int64_t id, uint32_t vuid, int side,
+    uint32_t uid)
+{
+	sqlite3_stmt	*s = stmt(st, S_GRAVE_UID);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, vuid);
+	sqlite3_bind_int(s, 3, side);
+	sqlite3_bind_int64(s, 4, uid);
+	return done(s);
+}
+
+int
+state_grave_reset(struct state *st, int64_t id, int side)
+{
+	sqlite3_stmt	*s = stmt(st, S_GRAVE_RESET);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, side);
+	return done(s);
+}
+
+int
+state_grave_del(struct state *st, int64_t id, uint32_t vuid)
+{
+	sqlite3_stmt	*s = stmt(st, S_GRAVE_DEL);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, vuid);
+	return done(s);
+}
+
+int
+state_grave_each(struct state *st, int64_t id, state_grave_cb *cb, void *arg)
+{
+	sqlite3_stmt		*s = stmt(st, S_GRAVE_EACH);
+	struct state_grave	 g;
+	int			 rc, i;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		g.vuid = (uint32_t)sqlite3_column_int64(s, 0);
+		for (i = 0; i < 3; i++)
+			g.keyh[i] = (uint64_t)sqlite3_column_int64(s, 1 + i);
+		g.uid[0] = (uint32_t)sqlite3_column_int64(s, 4);
+		g.uid[1] = (uint32_t)sqlite3_column_int64(s, 5);
+		if (cb(&g, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

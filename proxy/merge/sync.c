@@ -679,6 +679,9 @@ expunge_hidden(struct sync *y)
 	    TOMBSTONE_EXPUNGE && !y->readonly && b != NULL &&
 	    backend_ready(b) && backend_has_cap(b, "UIDPLUS")) {
 		mbox_expunge_uids(b, uids, n, NULL, NULL);
+		if (view_hidden_gone(y->mb->v, uids, n) == -1)
+			log_sess(LOG_WARNING, y->c->sid, "event=state-error "
+			    "user=%s folder=\"%s\"", y->c->u->name, y->mb->path);
 		log_sess(LOG_INFO, y->c->sid, "event=recopy-expunged user=%s "
 		    "folder=\"%s\" messages=%zu", y->c->u->name, y->mb->path,
 		    n);

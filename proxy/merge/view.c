@@ -21,6 +21,25 @@ struct uidx {
 	uint32_t	 vuid;
 };
 
+/* A set of 64-bit key hashes, open addressing, 0 empty. */
+struct keyset {
+	uint64_t		*h;
+	size_t			 n, cap;
+};
+
+/*
+ * A tombstone names one virtual message the user deleted: its keys, and
+ * the copy on each side that it hides.  A side's place is empty until a
+ * copy of that message arrives there that no visible message wants (the
+ * copy the migration makes of it); that copy then stays hidden, and a
+ * twin with the same key does not.
+ */
+struct grave {
+	uint32_t		 vuid;
+	uint64_t		 key[3];
+	uint32_t		 uid[BACKEND_COUNT];
+};
+
 struct view {
 	struct state		*store;
 	int64_t			 fid;
@@ -31,8 +50,10 @@ struct view {
 	struct uidx		*ux[BACKEND_COUNT];
 	size_t			 nux[BACKEND_COUNT], capux[BACKEND_COUNT];
 	struct view_side	 side[BACKEND_COUNT];
-	uint64_t		*tomb;		/* open addressing, 0 empty */
-	size_t			 ntomb, captomb;
+	struct grave		*graves;	/* a tombstone per vmsg */
+	size_t			 ngraves, capgraves;
+	struct keyset		 grave_keys;	/* their keys: a filter */
+	struct keyset		 oldtomb;	/* key-only, before schema 5 */
 	char			**kw;		/* kw[0] unused */
 	size_t			 nkw;
 	uint8_t			*scanned;	/* bit per ux entry */
@@ -115,7 +136,9 @@ view_free(struct view **vp)
 	free(v->m);
 	for (i = 0; i < BACKEND_COUNT; i++)
 		free(v->ux[i]);
-	free(v->tomb);
+	free(v->graves);
+	free(v->grave_keys.h);
+	free(v->oldtomb.h);
 	free(v->scanned);
 	free(v->hidden_new);
 	free(v);
@@ -208,7 +231,8 @@ view_memory(const struct view *v)
 	size_t	 n, i;
 
 	n = sizeof(*v) + v->cap * sizeof(*v->m) +
-	    v->captomb * sizeof(*v->tomb);
+	    v->capgraves * sizeof(*v->graves) +
+	    (v->grave_keys.cap + v->oldtomb.cap) * sizeof(uint64_t);
 	for (i = 0; i < BACKEND_COUNT; i++)
 		n += v->capux[i] * sizeof(struct uidx);
 	for (i = 1; i < v->nkw; i++)
@@ -357,49 +381,111 @@ kw_intern(struct view *v, const char *text, uint16_t *kw_r)
 }
 
 /*
- * Tombstones: a set of key hashes.
+ * Tombstones.
  */
 static bool
-tomb_has(const struct view *v, uint64_t h)
+keyset_has(const struct keyset *k, uint64_t h)
 {
 	size_t	 i;
 
-	if (h == 0 || v->ntomb == 0)
+	if (h == 0 || k->n == 0)
 		return false;
-	for (i = h & (v->captomb - 1); v->tomb[i] != 0;
-	    i = (i + 1) & (v->captomb - 1))
-		if (v->tomb[i] == h)
+	for (i = h & (k->cap - 1); k->h[i] != 0; i = (i + 1) & (k->cap - 1))
+		if (k->h[i] == h)
 			return true;
 	return false;
 }
 
 static int
-tomb_put(struct view *v, uint64_t h)
+keyset_put(struct keyset *k, uint64_t h)
 {
-	uint64_t	*old = v->tomb;
-	size_t		 oldcap = v->captomb, i;
+	uint64_t	*old = k->h;
+	size_t		 oldcap = k->cap, i;
 
-	if (h == 0 || tomb_has(v, h))
+	if (h == 0 || keyset_has(k, h))
 		return 0;
-	if ((v->ntomb + 1) * 2 > v->captomb) {
-		size_t ncap = v->captomb ? v->captomb * 2 : 64;
+	if ((k->n + 1) * 2 > k->cap) {
+		size_t ncap = k->cap ? k->cap * 2 : 64;
 
-		if ((v->tomb = calloc(ncap, sizeof(*v->tomb))) == NULL) {
-			v->tomb = old;
+		if ((k->h = calloc(ncap, sizeof(*k->h))) == NULL) {
+			k->h = old;
 			return -1;
 		}
-		v->captomb = ncap;
-		v->ntomb = 0;
+		k->cap = ncap;
+		k->n = 0;
 		for (i = 0; i < oldcap; i++)
 			if (old[i] != 0)
-				tomb_put(v, old[i]);
+				keyset_put(k, old[i]);
 		free(old);
 	}
-	for (i = h & (v->captomb - 1); v->tomb[i] != 0;
-	    i = (i + 1) & (v->captomb - 1))
+	for (i = h & (k->cap - 1); k->h[i] != 0; i = (i + 1) & (k->cap - 1))
 		;
-	v->tomb[i] = h;
-	v->ntomb++;
+	k->h[i] = h;
+	k->n++;
+	return 0;
+}
+
+static bool
+grave_has_key(const struct grave *g, uint64_t h)
+{
+	return h != 0 && (g->key[0] == h || g->key[1] == h || g->key[2] == h);
+}
+
+/* The tombstone already hiding side's copy uid, if any. */
+static struct grave *
+grave_holding(struct view *v, int side, const struct bmsg *b)
+{
+	size_t	 i;
+
+	if (!keyset_has(&v->grave_keys, b->keyh) &&
+	    !keyset_has(&v->grave_keys, b->akeyh))
+		return NULL;
+	for (i = 0; i < v->ngraves; i++)
+		if (v->graves[i].uid[side] == b->uid)
+			return &v->graves[i];
+	return NULL;
+}
+
+/* The oldest tombstone of b's message with side's place empty. */
+static struct grave *
+grave_free(struct view *v, int side, const struct bmsg *b)
+{
+	struct grave	*g;
+	size_t		 i;
+
+	if (!keyset_has(&v->grave_keys, b->keyh) &&
+	    !keyset_has(&v->grave_keys, b->akeyh))
+		return NULL;
+	for (i = 0; i < v->ngraves; i++) {
+		g = &v->graves[i];
+		if (g->uid[side] == 0 && (grave_has_key(g, b->keyh) ||
+		    grave_has_key(g, b->akeyh)))
+			return g;
+	}
+	return NULL;
+}
+
+static int
+grave_put(struct view *v, const struct grave *g)
+{
+	int	 i;
+
+	if (array_grow(&v->graves, &v->capgraves, v->ngraves + 1,
+	    sizeof(*v->graves)) == -1)
+		return -1;
+	v->graves[v->ngraves++] = *g;
+	for (i = 0; i < 3; i++)
+		if (keyset_put(&v->grave_keys, g->key[i]) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+grave_uid(struct view *v, struct grave *g, int side, uint32_t uid)
+{
+	g->uid[side] = uid;
+	if (v->store != NULL)
+		return state_grave_uid(v->store, v->fid, g->vuid, side, uid);
 	return 0;
 }
 
@@ -446,7 +532,18 @@ load_msg(const struct state_vmsg *r, void *arg)
 static int
 load_tomb(uint64_t h, void *arg)
 {
-	return tomb_put(arg, h);
+	return keyset_put(&((struct view *)arg)->oldtomb, h);
+}
+
+static int
+load_grave(const struct state_grave *r, void *arg)
+{
+	struct grave	 g;
+
+	g.vuid = r->vuid;
+	memcpy(g.key, r->keyh, sizeof(g.key));
+	memcpy(g.uid, r->uid, sizeof(g.uid));
+	return grave_put(arg, &g);
 }
 
 int
@@ -461,7 +558,8 @@ view_load(struct view *v)
 	v->n = 0;
 	v->nwant = 0;
 	if (state_vmsg_each(v->store, v->fid, load_msg, v) == -1 ||
-	    state_tomb_each(v->store, v->fid, load_tomb, v) == -1)
+	    state_tomb_each(v->store, v->fid, load_tomb, v) == -1 ||
+	    state_grave_each(v->store, v->fid, load_grave, v) == -1)
 		return -1;
 	for (side = 0; side < BACKEND_COUNT; side++)
 		if (v->nux[side] > 0)
@@ -695,10 +793,16 @@ cand_match(struct view *v, struct cand *c, int side, const struct bmsg *b)
 	return m;
 }
 
-static bool
-hidden(const struct view *v, const struct bmsg *b)
+/* A copy kept out of sight: counted, and told for tombstone-action. */
+static int
+hide(struct view *v, int side, const struct bmsg *b)
 {
-	return tomb_has(v, b->keyh) || tomb_has(v, b->akeyh);
+	v->stats.hidden++;
+	if (side == BACKEND_NEW && array_grow(&v->hidden_new,
+	    &v->caphidden_new, v->nhidden_new + 1,
+	    sizeof(*v->hidden_new)) == 0)
+		v->hidden_new[v->nhidden_new++] = b->uid;
+	return 0;
 }
 
 int
@@ -707,6 +811,7 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 {
 	struct cand	 c;
 	struct vmsg	*m;
+	struct grave	*g;
 	size_t		 i;
 	bool		 built = false;
 	int		 rc = -1;
@@ -716,12 +821,9 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 		/* Recorded already (an APPEND imapmerge made itself). */
 		if (view_by_uid(v, side, b[i].uid) != NULL)
 			continue;
-		if (hidden(v, &b[i])) {
-			v->stats.hidden++;
-			if (side == BACKEND_NEW && array_grow(&v->hidden_new,
-			    &v->caphidden_new, v->nhidden_new + 1,
-			    sizeof(*v->hidden_new)) == 0)
-				v->hidden_new[v->nhidden_new++] = b[i].uid;
+		/* The very copy a tombstone hides (read again). */
+		if (grave_holding(v, side, &b[i]) != NULL) {
+			hide(v, side, &b[i]);
 			continue;
 		}
 		/* The candidates cost a pass over the whole view: only when
@@ -729,11 +831,24 @@ view_add(struct view *v, enum backend_side side, const struct bmsg *b,
 		if (!built && cand_build(v, side, &c) == -1)
 			goto out;
 		built = true;
+		/* A visible message waiting for its copy comes first: of two
+		 * twins, the one deleted must not take the other's. */
 		if ((m = cand_match(v, &c, side, &b[i])) != NULL) {
 			if (attach(v, m, side, &b[i]) == -1 ||
 			    store_side(v, m, side, &b[i]) == -1)
 				goto out;
 			v->stats.paired++;
+			continue;
+		}
+		if ((g = grave_free(v, side, &b[i])) != NULL) {
+			if (grave_uid(v, g, side, b[i].uid) == -1)
+				goto out;
+			hide(v, side, &b[i]);
+			continue;
+		}
+		if (keyset_has(&v->oldtomb, b[i].keyh) ||
+		    keyset_has(&v->oldtomb, b[i].akeyh)) {
+			hide(v, side, &b[i]);
 			continue;
 		}
 		if (append_new(v, side, &b[i], v->uidnext++) == -1)
@@ -1041,8 +1156,12 @@ view_side_reset(struct view *v, enum backend_side side)
 	}
 	v->nux[side] = 0;
 	memset(&v->side[side], 0, sizeof(v->side[side]));
-	if (v->store != NULL)
-		return state_vmsg_side_reset(v->store, v->fid, side);
+	/* The copies tombstones hid come again under new UIDs. */
+	for (i = 0; i < v->ngraves; i++)
+		v->graves[i].uid[side] = 0;
+	if (v->store != NULL && (state_vmsg_side_reset(v->store, v->fid,
+	    side) == -1 || state_grave_reset(v->store, v->fid, side) == -1))
+		return -1;
 	return 0;
 }
 
@@ -1050,38 +1169,70 @@ int
 view_tombstone(struct view *v, uint32_t vuid)
 {
 	const struct vmsg	*m;
+	struct grave		 g;
+	struct state_grave	 r;
 
 	if ((m = view_get(v, vuid)) == NULL)
 		return 0;
-	if (tomb_put(v, m->lkey) == -1 || tomb_put(v, m->nkey) == -1 ||
-	    tomb_put(v, m->nakey) == -1)
+	/* The legacy copy stays on its server (legacy-writes): hidden by
+	 * UID.  The new copy is gone (expunged, moved, deleted there): its
+	 * place waits for the copy the migration may make again. */
+	memset(&g, 0, sizeof(g));
+	g.vuid = vuid;
+	g.key[0] = m->lkey;
+	g.key[1] = m->nkey;
+	g.key[2] = m->nakey;
+	g.uid[BACKEND_LEGACY] = m->uid[BACKEND_LEGACY];
+	if (grave_put(v, &g) == -1)
 		return -1;
-	if (v->store != NULL)
-		return state_tomb_add(v->store, v->fid, vuid);
-	return 0;
+	if (v->store == NULL)
+		return 0;
+	r.vuid = g.vuid;
+	memcpy(r.keyh, g.key, sizeof(r.keyh));
+	memcpy(r.uid, g.uid, sizeof(r.uid));
+	return state_grave_add(v->store, v->fid, &r);
 }
 
 /* The user put a message with this key back (APPEND): it shows again. */
 int
 view_untomb(struct view *v, uint64_t h)
 {
-	uint64_t	*old = v->tomb;
-	size_t		 oldcap = v->captomb, i;
+	struct keyset	 keys = { NULL, 0, 0 };
+	size_t		 i, j;
+	int		 k, rc = 0;
 
-	if (!tomb_has(v, h))
+	if (h == 0 || (!keyset_has(&v->grave_keys, h) &&
+	    !keyset_has(&v->oldtomb, h)))
 		return 0;
-	if ((v->tomb = calloc(oldcap, sizeof(*v->tomb))) == NULL) {
-		v->tomb = old;
-		return -1;
+	for (i = j = 0; i < v->ngraves; i++) {
+		if (grave_has_key(&v->graves[i], h)) {
+			if (v->store != NULL && state_grave_del(v->store,
+			    v->fid, v->graves[i].vuid) == -1)
+				rc = -1;
+			continue;
+		}
+		v->graves[j++] = v->graves[i];
+		for (k = 0; k < 3; k++)
+			if (keyset_put(&keys, v->graves[j - 1].key[k]) == -1)
+				rc = -1;
 	}
-	v->ntomb = 0;
-	for (i = 0; i < oldcap; i++)
-		if (old[i] != 0 && old[i] != h)
-			tomb_put(v, old[i]);
-	free(old);
-	if (v->store != NULL)
-		return state_tomb_del(v->store, v->fid, h);
-	return 0;
+	v->ngraves = j;
+	free(v->grave_keys.h);
+	v->grave_keys = keys;
+	if (keyset_has(&v->oldtomb, h)) {
+		keys.h = NULL;
+		keys.n = keys.cap = 0;
+		for (i = 0; i < v->oldtomb.cap; i++)
+			if (v->oldtomb.h[i] != 0 && v->oldtomb.h[i] != h &&
+			    keyset_put(&keys, v->oldtomb.h[i]) == -1)
+				rc = -1;
+		free(v->oldtomb.h);
+		v->oldtomb = keys;
+		if (v->store != NULL &&
+		    state_tomb_del(v->store, v->fid, h) == -1)
+			rc = -1;
+	}
+	return rc;
 }
 
 int
@@ -1174,6 +1325,20 @@ view_hidden_take(struct view *v, uint32_t **uids)
 	v->hidden_new = NULL;
 	v->nhidden_new = v->caphidden_new = 0;
 	return n;
+}
+
+int
+view_hidden_gone(struct view *v, const uint32_t *uids, size_t n)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < v->ngraves; i++)
+		for (j = 0; j < n; j++)
+			if (v->graves[i].uid[BACKEND_NEW] == uids[j] &&
+			    uids[j] != 0 && grave_uid(v, &v->graves[i],
+			    BACKEND_NEW, 0) == -1)
+				return -1;
+	return 0;
 }
 
 void

@@ -112,7 +112,9 @@ void		 view_stats_reset(struct view *);
 /*
  * Messages that appeared on one side, in ascending UID order.  Each pairs
  * with the oldest unpaired message of the other side that shares a key;
- * a message whose key is tombstoned is hidden; others get new vuids.  When
+ * failing that, it takes the empty place of a tombstone with its key (the
+ * copy of a message the user deleted) and stays hidden; others get new
+ * vuids.  When
  * the view is empty and both sides arrive together (first build), use
  * view_build(), which numbers by INTERNALDATE.
  */
@@ -157,6 +159,9 @@ size_t		 view_nwant(const struct view *);
 /* The new-side UIDs view_add() hid behind tombstones since the last
  * call (caller frees), for tombstone-action expunge. */
 size_t		 view_hidden_take(struct view *, uint32_t **);
+/* Those copies are being expunged: the tombstones' places are free again
+ * for the next copy the migration makes. */
+int		 view_hidden_gone(struct view *, const uint32_t *, size_t);
 
 /*
  * Keywords kept by imapmerge (local-keywords): what the servers say no
@@ -168,9 +173,10 @@ bool		 view_local_keywords(const struct view *);
 /* The keywords shown ("$Forwarded Junk", "" for none). */
 int		 view_set_keywords(struct view *, uint32_t vuid, const char *);
 
-/* Records a tombstone for a message the user deleted. */
+/* Records a tombstone for a message the user deleted: it hides that
+ * message's copies, never a twin's with the same key. */
 int		 view_tombstone(struct view *, uint32_t vuid);
-/* Lifts the tombstone of a key (the user appended it again). */
+/* Lifts the tombstones with a key (the user appended it again). */
 int		 view_untomb(struct view *, uint64_t keyh);
 /* Removes a message from the view (after the copies are gone). */
 int		 view_expunge(struct view *, uint32_t vuid);

@@ -78,11 +78,16 @@ static const char report_sql[] =
     " coalesce(sum(v.luid != 0 AND v.nuid = 0), 0),"
     " coalesce(sum(v.luid = 0 AND v.nuid != 0), 0),"
     " (SELECT count(*) FROM tombstone t WHERE t.ufolder = f.id)"
+    "%s"
     " FROM ufolder f LEFT JOIN vmsg v ON v.ufolder = f.id"
     " GROUP BY f.id ORDER BY f.path";
+/* Schema 5 on: a tombstone per deleted message as well. */
+static const char report_graves[] =
+    " + (SELECT count(*) FROM tombstone_vmsg t WHERE t.ufolder = f.id)";
 
 /* The schema that has ufolder, vmsg and tombstone (state.c). */
 #define REPORT_SCHEMA_MIN	2
+#define REPORT_SCHEMA_GRAVES	5
 
 struct report *
 report_new(int all)
@@ -239,18 +244,21 @@ report_schema(sqlite3 *db, const char *user, char *err, size_t errlen)
 }
 
 static int
-report_read(struct report *r, sqlite3 *db, const char *user, char *err,
-    size_t errlen)
+report_read(struct report *r, sqlite3 *db, int version, const char *user,
+    char *err, size_t errlen)
 {
 	struct report_row	*f, *u = NULL;
 	sqlite3_stmt		*s;
 	uint64_t		 n[C_COUNT];
 	int64_t			 synced;
 	int			 rc, i;
+	char			 sql[sizeof(report_sql) + sizeof(report_graves)];
 
 	if (r->all && (u = table_row(&r->users, user)) == NULL)
 		goto nomem;
-	if (sqlite3_prepare_v2(db, report_sql, -1, &s, NULL) != SQLITE_OK)
+	snprintf(sql, sizeof(sql), report_sql,
+	    version >= REPORT_SCHEMA_GRAVES ? report_graves : "");
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
 		goto dberr;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		synced = sqlite3_column_int64(s, 1);
@@ -291,7 +299,7 @@ report_add_user(struct report *r, const char *dir, const char *user,
 	if ((v = report_schema(db, user, err, errlen)) == -1)
 		rc = -1;
 	else if (v >= REPORT_SCHEMA_MIN)
-		rc = report_read(r, db, user, err, errlen);
+		rc = report_read(r, db, v, user, err, errlen);
 	else if (r->all && table_row(&r->users, user) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		rc = -1;

@@ -144,3 +144,49 @@ def test_writes_make_a_noselect_new_side_real(testbed, imapmerge, user):
     assert typ == "OK" and data == [b"3"], data
     direct.logout()
     c.logout()
+
+
+def test_deleting_one_twin_keeps_the_other(testbed, imapmerge, user):
+    """Issue 22, finding 1: two messages with one Message-ID (a list
+    mail delivered twice, a message appended twice).  Deleting one hid
+    the other's migrated copy for good: the twin stayed visible only
+    through its legacy copy, and would vanish with the old server.  Now
+    the tombstone names the deleted message: the copier's two copies go
+    one to the twin (which is then served by its new copy) and one behind
+    the tombstone; nothing else changes for the client."""
+    name, password = user
+    mid = "<twin22@example.ac.jp>"
+    for n in (1, 2):
+        tb.deliver(testbed.dir, "legacy", name, "INBOX",
+                   f"Message-ID: {mid}\r\nX-Delivery: {n}\r\n"
+                   f"Subject: list mail\r\n\r\nsame body\r\n".encode())
+    tb.deliver(testbed.dir, "legacy", name, "INBOX",
+               b"Message-ID: <other22@example.ac.jp>\r\nSubject: other\r\n"
+               b"\r\nbody\r\n")
+    c = login(testbed, imapmerge, user)
+    assert c.select("INBOX")[1] == [b"3"]
+    typ, data = c.uid("SEARCH", "HEADER", "X-Delivery", "1")
+    (first,) = data[0].split()
+    typ, data = c.uid("SEARCH", "HEADER", "X-Delivery", "2")
+    (twin,) = data[0].split()
+    assert c.uid("STORE", first, "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+    assert c.expunge()[0] == "OK"
+    before = c.uid("SEARCH", "ALL")[1][0].split()
+    assert len(before) == 2 and twin in before
+    # The copier copies both twins and the other message.
+    assert testbed.copy(name, password) == 3
+    assert c.noop()[0] == "OK"
+    assert not [r for r in c.untagged_responses.get("EXPUNGE", [])], \
+        c.untagged_responses
+    assert c.uid("SEARCH", "ALL")[1][0].split() == before
+    # The twin is served by a migrated copy now, not by the old server.
+    typ, data = c.uid("FETCH", twin, "(BODY.PEEK[])")
+    body = next(d[1] for d in data if isinstance(d, tuple))
+    assert tb.COPY_MARK in body, body
+    assert mid.encode() in body
+    c.logout()
+    # A fresh session sees the same two.
+    c = login(testbed, imapmerge, user)
+    assert c.select("INBOX")[1] == [b"2"]
+    assert c.uid("SEARCH", "ALL")[1][0].split() == before
+    c.logout()

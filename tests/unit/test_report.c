@@ -64,7 +64,8 @@ make_user(const char *user)
 	put(st, f.id, 3, 13, 0);
 	put(st, f.id, 4, 0, 24);
 	put(st, f.id, 5, 15, 25);
-	CHECK(state_tomb_add(st, f.id, 5) == 0);
+	CHECK(state_grave_add(st, f.id, &(struct state_grave){ .vuid = 5,
+	    .keyh = { 5, 0, 0 }, .uid = { 15, 0 } }) == 0);
 	CHECK(state_vmsg_delete(st, f.id, 5) == 0);
 	CHECK(state_folder_synced(st, f.id, 1714564800) == 0);
 	CHECK(state_folder_get(st, "a<b>&\"c\"", &f) == 0);

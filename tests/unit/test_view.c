@@ -7,6 +7,8 @@
 
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "proxy/merge/state.h"
 #include "proxy/merge/view.h"
 #include "unit.h"
@@ -293,6 +295,53 @@ store_round_trip(void)
 		printf("# cannot remove %s\n", dir);
 }
 
+/* A key-only tombstone written before schema 5 keeps hiding its key. */
+static void
+old_key_tombstone_still_hides(void)
+{
+	char			 dir[] = "/tmp/imapmerge-view-XXXXXX", cmd[96];
+	char			 err[256], path[128];
+	struct state		*st;
+	struct state_folder	 f;
+	struct view		*v;
+	struct bmsg		 n[] = { B(3, "old", NULL, 1, 0),
+	    B(4, "fresh", NULL, 2, 0) };
+	sqlite3			*db;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	chmod(dir, 0700);
+	st = state_open(dir, "alice", err, sizeof(err));
+	if (!CHECK(st != NULL))
+		return;
+	CHECK(state_folder_get(st, "INBOX", &f) == 0);
+	state_close(&st);
+	snprintf(path, sizeof(path), "%s/alice.db", dir);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	snprintf(cmd, sizeof(cmd), "INSERT INTO tombstone VALUES (%lld, %lld, "
+	    "'old', 1)", (long long)f.id, (long long)h64("old"));
+	CHECK(sqlite3_exec(db, cmd, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	st = state_open(dir, "alice", err, sizeof(err));
+	v = view_new(st, f.id, f.uidvalidity, f.uidnext);
+	CHECK(view_load(v) == 0);
+	CHECK(state_begin(st) == 0);
+	CHECK(view_add(v, BACKEND_NEW, n, 2) == 0);
+	CHECK(state_commit(st) == 0);
+	CHECK_INT(view_count(v), 1);
+	CHECK(by_key(v, "fresh") != NULL);
+	/* Lifted by the user putting it back. */
+	CHECK(view_untomb(v, h64("old")) == 0);
+	n[0].uid = 5;
+	CHECK(view_add(v, BACKEND_NEW, n, 1) == 0);
+	CHECK_INT(view_count(v), 2);
+	view_free(&v);
+	state_close(&st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# cannot remove %s\n", dir);
+}
+
 static void
 many_messages_build_fast_and_small(void)
 {
@@ -374,6 +423,81 @@ wanted_flags_and_recorded_copies(void)
 	view_free(&v);
 }
 
+/*
+ * Two messages with one key (appended twice, a list's two deliveries):
+ * deleting one hides that one's copies, never its twin's, and the twin
+ * still gets its migrated copy first; the migration copying the deleted
+ * one again (tombstone-action expunge took the first copy) stays hidden;
+ * a copy more than the messages deleted shows.
+ */
+static void
+tombstone_hides_one_message_not_its_twin(void)
+{
+	struct view	*v = view_new(NULL, 1, 1234, 1);
+	struct bmsg	 l[] = { B(1, "k", NULL, 1, 0), B(2, "k", NULL, 2, 0),
+	    B(3, "o", NULL, 3, 0) };
+	struct bmsg	 n1[] = { B(11, "k", NULL, 1, 0) };
+	struct bmsg	 n2[] = { B(12, "k", NULL, 2, 0) };
+	struct bmsg	 n3[] = { B(13, "k", NULL, 1, 0) };
+	struct bmsg	 n4[] = { B(14, "k", NULL, 1, 0) };
+	struct bmsg	 lagain[] = { B(1, "k", NULL, 1, 0) };
+	uint32_t	*hid, gone[] = { 12 };
+
+	CHECK(view_build(v, l, 3, NULL, 0) == 0);
+	/* The user deletes the first twin (legacy only: its copy stays on
+	 * the legacy server, hidden). */
+	CHECK(view_tombstone(v, 1) == 0);
+	CHECK(view_expunge(v, 1) == 0);
+	CHECK_INT(view_count(v), 2);
+	/* The legacy copy read again stays hidden; its twin stays. */
+	CHECK(view_add(v, BACKEND_LEGACY, lagain, 1) == 0);
+	CHECK_INT(view_count(v), 2);
+	CHECK(view_find(v, 2) != NULL);
+	/* The migration copies both: the visible twin takes the first. */
+	CHECK(view_add(v, BACKEND_NEW, n1, 1) == 0);
+	CHECK_INT(view_find(v, 2)->uid[BACKEND_NEW], 11);
+	CHECK(view_add(v, BACKEND_NEW, n2, 1) == 0);
+	CHECK_INT(view_count(v), 2);
+	CHECK_INT(view_hidden_take(v, &hid), 1);
+	CHECK_INT(hid[0], 12);
+	free(hid);
+	/* Read again, that copy stays hidden (and is not told again). */
+	CHECK(view_add(v, BACKEND_NEW, n2, 1) == 0);
+	CHECK_INT(view_count(v), 2);
+	/* tombstone-action expunge took it; the migration copies the
+	 * deleted message once more: hidden again. */
+	CHECK(view_hidden_gone(v, gone, 1) == 0);
+	CHECK(view_add(v, BACKEND_NEW, n3, 1) == 0);
+	CHECK_INT(view_count(v), 2);
+	CHECK_INT(view_hidden_take(v, &hid), 2);
+	free(hid);
+	/* A copy more than the messages deleted (delivered again, put
+	 * back): a message of its own. */
+	CHECK(view_add(v, BACKEND_NEW, n4, 1) == 0);
+	CHECK_INT(view_count(v), 3);
+	CHECK_INT(view_find(v, 4)->uid[BACKEND_NEW], 14);
+	view_free(&v);
+}
+
+/* The deleted message's legacy UIDVALIDITY changes: its copy comes
+ * again under a new UID and is hidden again; the twin pairs. */
+static void
+tombstone_survives_uidvalidity_change(void)
+{
+	struct view	*v = view_new(NULL, 1, 1234, 1);
+	struct bmsg	 l[] = { B(1, "k", NULL, 1, 0), B(2, "k", NULL, 2, 0) };
+	struct bmsg	 l2[] = { B(7, "k", NULL, 1, 0), B(8, "k", NULL, 2, 0) };
+
+	CHECK(view_build(v, l, 2, NULL, 0) == 0);
+	CHECK(view_tombstone(v, 2) == 0);
+	CHECK(view_expunge(v, 2) == 0);
+	CHECK(view_side_reset(v, BACKEND_LEGACY) == 0);
+	CHECK(view_add(v, BACKEND_LEGACY, l2, 2) == 0);
+	CHECK_INT(view_count(v), 1);
+	CHECK_INT(view_find(v, 1)->uid[BACKEND_LEGACY], 7);
+	view_free(&v);
+}
+
 /* Keywords kept by imapmerge: the servers' never replace them. */
 static void
 local_keywords_stay(void)
@@ -431,6 +555,9 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(migration_keeps_vuids),
 	UNIT_CASE(multiset_pairs_in_order),
 	UNIT_CASE(lifecycle_and_tombstones),
+	UNIT_CASE(tombstone_hides_one_message_not_its_twin),
+	UNIT_CASE(tombstone_survives_uidvalidity_change),
+	UNIT_CASE(old_key_tombstone_still_hides),
 	UNIT_CASE(uidvalidity_change_keeps_vuids),
 	UNIT_CASE(keyless_legacy_pairs_by_header_hash),
 	UNIT_CASE(flags_follow_the_serving_copy),
