@@ -166,6 +166,52 @@ follow_free(char **from, char **to, size_t n)
 	free(to);
 }
 
+/* Subscriptions said through imapmerge, from the state. */
+struct sub_acc {
+	char	**path;
+	bool	 *on;
+	size_t	  n, cap;
+	int	  failed;
+};
+
+static int
+sub_add(const char *path, bool on, void *arg)
+{
+	struct sub_acc	*a = arg;
+	char		**np;
+	bool		 *no;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 8;
+		if ((np = reallocarray(a->path, a->cap, sizeof(*np))) != NULL)
+			a->path = np;
+		if ((no = reallocarray(a->on, a->cap, sizeof(*no))) != NULL)
+			a->on = no;
+		if (np == NULL || no == NULL) {
+			a->failed = 1;
+			return -1;
+		}
+	}
+	if ((a->path[a->n] = strdup(path)) == NULL) {
+		a->failed = 1;
+		return -1;
+	}
+	a->on[a->n++] = on;
+	return 0;
+}
+
+static void
+sub_free(struct sub_acc *a)
+{
+	size_t	 i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->path[i]);
+	free(a->path);
+	free(a->on);
+	memset(a, 0, sizeof(*a));
+}
+
 /* A side that is down shows the folders it had when last seen. */
 static int
 side_from_cache(struct imap_session *s, int side, struct side_list *l)
@@ -208,6 +254,7 @@ discover_finish(struct discover *d)
 	struct imap_session	*s = d->s;
 	struct folders_input	 in;
 	struct folders		*fs;
+	struct sub_acc		 subs = { NULL, NULL, 0, 0, 0 };
 	char			**from = NULL, **to = NULL;
 	const char		*err;
 	size_t			 nfollow = 0;
@@ -228,6 +275,12 @@ discover_finish(struct discover *d)
 			in.follow_from = (const char *const *)from;
 			in.follow_to = (const char *const *)to;
 			in.nfollow = nfollow;
+		}
+		if (s->store != NULL && state_sub_each(s->store, sub_add,
+		    &subs) == 0 && !subs.failed) {
+			in.sub_path = (const char *const *)subs.path;
+			in.sub_on = subs.on;
+			in.nsub = subs.n;
 		}
 		for (side = 0; side < BACKEND_COUNT; side++)
 			if (!d->side[side].down)
@@ -251,6 +304,7 @@ discover_finish(struct discover *d)
 			s->mc.folders = fs;
 		}
 		follow_free(from, to, nfollow);
+		sub_free(&subs);
 	}
 	for (side = 0; side < BACKEND_COUNT; side++)
 		side_clear(&d->side[side]);
@@ -1129,13 +1183,67 @@ cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 	free(to);
 }
 
+/*
+ * SUBSCRIBE and UNSUBSCRIBE: the subscription belongs to the unified
+ * folder and is kept in the state, where it decides over what the servers
+ * say (the copier creates folders unsubscribed).  A folder the new server
+ * has is told there too, under its name there, and its answer is the
+ * client's; a folder only the legacy server has is only recorded (the
+ * legacy server is never changed).
+ */
+struct sub_req {
+	struct imap_session	*s;
+	char			*path;		/* unified; NULL: not a folder */
+	bool			 on;
+};
+
+static void
+sub_req_free(void *arg)
+{
+	struct sub_req	*q = arg;
+
+	free(q->path);
+	free(q);
+}
+
+static int
+sub_record(struct imap_session *s, const char *path, bool on)
+{
+	if (s->store == NULL || state_sub_set(s->store, path, on) == -1) {
+		log_sess(LOG_WARNING, s->sid, "event=state-error user=%s "
+		    "reason=\"subscription of %s not recorded\"", s->user,
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sub_answered(struct backend *b, const struct backend_result *res, void *arg)
+{
+	struct sub_req		*q = arg;
+	struct imap_session	*s = q->s;
+
+	s->cmd_arg = NULL;
+	s->cmd_arg_free = NULL;
+	if (res->status != BACKEND_OK)
+		change_refused(s, res);
+	else if (q->path != NULL && sub_record(s, q->path, q->on) == -1)
+		sess_done(s, "NO [SERVERBUG] Cannot record the subscription");
+	else
+		discover(s, change_discovered);
+	sub_req_free(q);
+}
+
 static void
 subscription(struct imap_session *s, const struct imap_arg *args,
     size_t nargs, const char *verb)
 {
 	const struct ufolder	*f;
+	struct sub_req		*q;
 	const char		*why;
-	char			*path, *name;
+	char			*path;
+	bool			 on = strcmp(verb, "SUBSCRIBE") == 0;
 
 	if (nargs != 1) {
 		sess_done(s, "BAD %s needs one mailbox", verb);
@@ -1145,15 +1253,36 @@ subscription(struct imap_session *s, const struct imap_arg *args,
 		sess_done(s, "%s", why);
 		return;
 	}
-	/* Subscriptions live on the new server, under its names. */
 	f = folders_find(s->mc.folders, path);
-	name = f != NULL && f->part[BACKEND_NEW].present ?
-	    strdup(f->part[BACKEND_NEW].name) : strdup(path);
-	if (name != NULL)
-		new_cmd(s, verb, name, NULL, change_done, s);
-	else
-		sess_done(s, "NO Out of memory");
-	free(name);
+	if (f != NULL && !f->placeholder && !f->part[BACKEND_NEW].present) {
+		/* Only the legacy server has it: ours alone to keep. */
+		if (sub_record(s, f->path, on) == -1)
+			sess_done(s, "NO [SERVERBUG] Cannot record the "
+			    "subscription");
+		else
+			discover(s, change_discovered);
+		free(path);
+		return;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		free(path);
+		sess_done(s, "NO [SERVERBUG] Out of memory");
+		return;
+	}
+	q->s = s;
+	q->on = on;
+	if (f != NULL && !f->placeholder && (q->path = strdup(f->path)) ==
+	    NULL) {
+		sub_req_free(q);
+		free(path);
+		sess_done(s, "NO [SERVERBUG] Out of memory");
+		return;
+	}
+	s->cmd_arg = q;
+	s->cmd_arg_free = sub_req_free;
+	/* Subscriptions live on the new server, under its names. */
+	new_cmd(s, verb, f != NULL && f->part[BACKEND_NEW].present ?
+	    f->part[BACKEND_NEW].name : path, NULL, sub_answered, q);
 	free(path);
 }
 

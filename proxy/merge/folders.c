@@ -154,10 +154,16 @@ folder_gone(const struct ufolder *f)
 bool
 folder_subscribed(const struct ufolder *f)
 {
-	if (f->part[BACKEND_NEW].present)
-		return f->part[BACKEND_NEW].subscribed;
-	return f->part[BACKEND_LEGACY].present &&
-	    f->part[BACKEND_LEGACY].subscribed;
+	int	 side;
+
+	if (f->sub_said != SUB_UNSAID)
+		return f->sub_said == SUB_ON;
+	/* The copier creates folders unsubscribed on the new server: a
+	 * subscription on the old one still counts. */
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (f->part[side].present && f->part[side].subscribed)
+			return true;
+	return false;
 }
 
 /* The server name without the namespace prefix; NULL if outside it. */
@@ -491,6 +497,12 @@ folders_build(const struct folders_input *in, const char **err)
 	}
 	find(bd.fs, "INBOX")->role = ROLE_INBOX;
 	mark_children(bd.fs);
+	for (i = 0; i < in->nsub; i++) {
+		struct ufolder	*u = find(bd.fs, in->sub_path[i]);
+
+		if (u != NULL && !u->placeholder)
+			u->sub_said = in->sub_on[i] ? SUB_ON : SUB_OFF;
+	}
 	qsort(bd.fs->f, bd.fs->n, sizeof(*bd.fs->f), folder_cmp);
 	*err = NULL;
 	return bd.fs;

@@ -7,6 +7,7 @@
 #define PROXY_FOLDERS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "conf/config.h"
@@ -40,7 +41,13 @@ struct ufolder {
 	struct folder_part	 part[BACKEND_COUNT];
 	bool			 has_children;
 	bool			 placeholder;	/* a parent nobody has */
+	uint8_t			 sub_said;	/* through imapmerge: SUB_* */
 };
+
+/* ufolder.sub_said: what SUBSCRIBE/UNSUBSCRIBE through imapmerge said. */
+#define SUB_UNSAID	0
+#define SUB_ON		1
+#define SUB_OFF		2
 
 struct folders;
 
@@ -54,6 +61,10 @@ struct folders_input {
 	const char *const	*follow_from;
 	const char *const	*follow_to;
 	size_t			 nfollow;
+	/* unified path -> subscribed, said through imapmerge (state) */
+	const char *const	*sub_path;
+	const bool		*sub_on;
+	size_t			 nsub;
 };
 
 /*
@@ -73,6 +84,7 @@ const struct ufolder *folders_role(const struct folders *, enum folder_role);
 /* The folder has a part on side that can hold messages. */
 bool		 folder_serves(const struct ufolder *, int side);
 bool		 folder_selectable(const struct ufolder *);
+/* Said through imapmerge, else subscribed on either server. */
 bool		 folder_subscribed(const struct ufolder *);
 /* The folder is only a subscription: no server has it (it was deleted
  * while subscribed); LIST (SUBSCRIBED) and LSUB show it \NonExistent. */

@@ -89,6 +89,10 @@ static const char *const migrations[] = {
 	"  nuid INTEGER NOT NULL DEFAULT 0,"
 	"  at INTEGER NOT NULL,"
 	"  PRIMARY KEY (ufolder, vuid)) WITHOUT ROWID;",
+	/* 5 -> 6: subscriptions said through imapmerge, by unified path */
+	"CREATE TABLE subscription ("
+	"  path TEXT PRIMARY KEY,"
+	"  subscribed INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION	(int)(sizeof(migrations) / sizeof(migrations[0]))

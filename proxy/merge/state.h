@@ -13,6 +13,7 @@
 #define PROXY_STATE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct state;
@@ -36,6 +37,14 @@ int		 state_folder_follow(struct state *, const char *legacy,
 typedef void	 state_folder_cb(const char *legacy, const char *unified,
 		    void *arg);
 int		 state_folder_each(struct state *, state_folder_cb *, void *);
+
+/*
+ * SUBSCRIBE and UNSUBSCRIBE said through imapmerge, by unified path: they
+ * decide over what the servers say (folders.h, folder_subscribed).
+ */
+int		 state_sub_set(struct state *, const char *path, bool on);
+typedef int	 state_sub_cb(const char *path, bool on, void *);
+int		 state_sub_each(struct state *, state_sub_cb *, void *);
 
 /* Small key/value settings (schema notes, last sync times...). */
 int		 state_meta_set(struct state *, const char *key,

@@ -36,6 +36,8 @@ enum {
 	S_GRAVE_RESET,
 	S_GRAVE_DEL,
 	S_GRAVE_EACH,
+	S_SUB_SET,
+	S_SUB_EACH,
 	S_KEYS,
 	S_WANT,
 	S_MOVE_ADD,
@@ -93,6 +95,9 @@ static const char *const sql[S_COUNT] = {
 	    "vuid = ?2",
 	[S_GRAVE_EACH] = "SELECT vuid, lkeyh, nkeyh, nakeyh, luid, nuid FROM "
 	    "tombstone_vmsg WHERE ufolder = ?1",
+	[S_SUB_SET] = "INSERT OR REPLACE INTO subscription (path, subscribed) "
+	    "VALUES (?1, ?2)",
+	[S_SUB_EACH] = "SELECT path, subscribed FROM subscription",
 	[S_KEYS] = "SELECT CASE WHEN ?3 = 0 THEN lkey ELSE nkey END, "
 	    "CASE WHEN ?3 = 0 THEN NULL ELSE nakey END FROM vmsg "
 	    "WHERE ufolder = ?1 AND vuid = ?2",
@@ -504,6 +509,36 @@ state_grave_each(struct state *st, int64_t id, state_grave_cb *cb, void *arg)
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+state_sub_set(struct state *st, const char *path, bool on)
+{
+	sqlite3_stmt	*s = stmt(st, S_SUB_SET);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, on);
+	return done(s);
+}
+
+int
+state_sub_each(struct state *st, state_sub_cb *cb, void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_SUB_EACH);
+	int		 rc;
+
+	if (s == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (cb((const char *)sqlite3_column_text(s, 0),
+		    sqlite3_column_int(s, 1) != 0, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 

@@ -190,3 +190,59 @@ def test_deleting_one_twin_keeps_the_other(testbed, imapmerge, user):
     assert c.select("INBOX")[1] == [b"2"]
     assert c.uid("SEARCH", "ALL")[1][0].split() == before
     c.logout()
+
+
+def subscribed(conn, pattern="*"):
+    """Unified names LSUB and LIST (SUBSCRIBED) return (they must agree)."""
+    out = []
+    for typ, data in (conn.lsub('""', pattern),
+                      conn.list('(SUBSCRIBED) ""', pattern)):
+        assert typ == "OK", data
+        names = set()
+        for line in data:
+            if line is None:
+                continue
+            m = re.match(rb'\(([^)]*)\) "/" (.*)$', line)
+            if b"\\NonExistent" not in m.group(1):
+                names.add(m.group(2).decode().strip('"'))
+        out.append(names)
+    assert out[0] == out[1], out
+    return out[0]
+
+
+def test_subscriptions_belong_to_the_unified_folder(testbed, imapmerge,
+                                                    user):
+    """Issue 22, finding 11: a folder subscribed on the old server is
+    created unsubscribed on the new one by the copier, and imapmerge then
+    took the subscription from the new server: Thunderbird's LIST
+    (SUBSCRIBED) no longer returned it, and Thunderbird dropped the folder
+    and its local copy.  A subscription on either server counts; what the
+    user says through imapmerge is kept in the state and decides; a folder
+    only the old server has can be subscribed too."""
+    name, password = user
+    testbed.seed(name, folder="Sub22", count=2, seed_value=2211)
+    testbed.seed(name, folder="Plain22", count=1, seed_value=2212)
+    legacy = testbed.imaps("legacy", *user)
+    assert legacy.subscribe("Sub22")[0] == "OK"
+    legacy.logout()
+    c = login(testbed, imapmerge, user)
+    assert "Sub22" in subscribed(c, "*22")
+    # Subscribing a folder only the legacy server has.
+    assert c.subscribe("Plain22")[0] == "OK"
+    assert subscribed(c, "*22") == {"Sub22", "Plain22"}
+    # The copier creates both on the new server, unsubscribed there.
+    assert testbed.copy(name, password, folders={"Sub22", "Plain22"}) == 3
+    new = testbed.imaps("new", *user)
+    assert not [ln for ln in new.lsub('""', "*22")[1] if ln]
+    new.logout()
+    assert subscribed(c, "*22") == {"Sub22", "Plain22"}
+    # Unsubscribed through imapmerge: gone, though the old server still
+    # has it subscribed; and back.
+    assert c.unsubscribe("Sub22")[0] == "OK"
+    assert subscribed(c, "*22") == {"Plain22"}
+    other = login(testbed, imapmerge, user)
+    assert subscribed(other, "*22") == {"Plain22"}
+    other.logout()
+    assert c.subscribe("Sub22")[0] == "OK"
+    assert subscribed(c, "*22") == {"Sub22", "Plain22"}
+    c.logout()
