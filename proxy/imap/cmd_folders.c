@@ -200,6 +200,12 @@ sub_add(const char *path, bool on, void *arg)
 	return 0;
 }
 
+static int
+deleted_add(const char *name, void *arg)
+{
+	return sub_add(name, true, arg);
+}
+
 static void
 sub_free(struct sub_acc *a)
 {
@@ -255,6 +261,7 @@ discover_finish(struct discover *d)
 	struct folders_input	 in;
 	struct folders		*fs;
 	struct sub_acc		 subs = { NULL, NULL, 0, 0, 0 };
+	struct sub_acc		 deleted = { NULL, NULL, 0, 0, 0 };
 	char			**from = NULL, **to = NULL;
 	const char		*err;
 	size_t			 nfollow = 0;
@@ -282,6 +289,11 @@ discover_finish(struct discover *d)
 			in.sub_on = subs.on;
 			in.nsub = subs.n;
 		}
+		if (s->store != NULL && state_deleted_each(s->store,
+		    deleted_add, &deleted) == 0 && !deleted.failed) {
+			in.deleted_new = (const char *const *)deleted.path;
+			in.ndeleted_new = deleted.n;
+		}
 		for (side = 0; side < BACKEND_COUNT; side++)
 			if (!d->side[side].down)
 				side_to_cache(s, side, &d->side[side]);
@@ -305,6 +317,7 @@ discover_finish(struct discover *d)
 		}
 		follow_free(from, to, nfollow);
 		sub_free(&subs);
+		sub_free(&deleted);
 	}
 	for (side = 0; side < BACKEND_COUNT; side++)
 		side_clear(&d->side[side]);
@@ -914,12 +927,14 @@ change_refused(struct imap_session *s, const struct backend_result *res)
 		    "Operation failed on the server");
 }
 
+/* CREATE: a folder the copier made again, hidden until now, is there
+ * already on the server: it is the one the client asked for. */
 static void
-change_done(struct backend *b, const struct backend_result *res, void *arg)
+create_done(struct backend *b, const struct backend_result *res, void *arg)
 {
 	struct imap_session	*s = arg;
 
-	if (res->status == BACKEND_OK)
+	if (sess_new_made(res))
 		discover(s, change_discovered);
 	else
 		change_refused(s, res);
@@ -976,7 +991,15 @@ cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs)
 		free(path);
 		return;
 	}
-	new_cmd(s, "CREATE", path, NULL, change_done, s);
+	/* Made again by the user: what the copier made under this name
+	 * since the user deleted it shows again too. */
+	if (s->store != NULL && state_deleted_set(s->store, path, false) ==
+	    -1) {
+		sess_done(s, "NO [SERVERBUG] Cannot record the change");
+		free(path);
+		return;
+	}
+	new_cmd(s, "CREATE", path, NULL, create_done, s);
 	free(path);
 }
 
@@ -1047,7 +1070,9 @@ change_apply(struct folder_change *fc)
 	if (f != NULL && (record_follow(s, f, fc->to) == -1 ||
 	    (s->store != NULL && (fc->to != NULL ?
 	    state_folder_rename(s->store, f->path, fc->to) :
-	    state_folder_drop(s->store, f->path)) == -1))) {
+	    state_folder_drop(s->store, f->path)) == -1) ||
+	    (s->store != NULL && state_deleted_set(s->store, fc->to != NULL ?
+	    fc->to : f->path, fc->to == NULL) == -1))) {
 		log_sess(LOG_WARNING, s->sid, "event=folder-change-unrecorded "
 		    "user=%s folder=\"%s\"", s->user, fc->path);
 		sess_done(s, "NO [SERVERBUG] Cannot record the change");

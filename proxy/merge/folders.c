@@ -348,6 +348,19 @@ add(struct folders *fs, const char *path)
 	return nf;
 }
 
+/* The user deleted this folder through imapmerge: the copier made it
+ * again on the new server. */
+static bool
+deleted_new(const struct folders_input *in, const char *path)
+{
+	size_t	 i;
+
+	for (i = 0; i < in->ndeleted_new; i++)
+		if (strcmp(in->deleted_new[i], path) == 0)
+			return true;
+	return false;
+}
+
 static int
 place(struct build *bd, int side, const struct bfolder *b)
 {
@@ -372,7 +385,8 @@ place(struct build *bd, int side, const struct bfolder *b)
 	if (r == -1)
 		goto out;
 	r = 0;
-	if ((side == BACKEND_NEW && folder_name_is_hidden(path)) ||
+	if ((side == BACKEND_NEW && (folder_name_is_hidden(path) ||
+	    deleted_new(bd->in, path))) ||
 	    (conf != NULL && config_folder_hidden(conf, path)))
 		goto out;
 	if ((u = find(bd->fs, path)) == NULL && (u = add(bd->fs, path)) ==

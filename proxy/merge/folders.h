@@ -65,6 +65,9 @@ struct folders_input {
 	const char *const	*sub_path;
 	const bool		*sub_on;
 	size_t			 nsub;
+	/* new-side names deleted through imapmerge (state): left out */
+	const char *const	*deleted_new;
+	size_t			 ndeleted_new;
 };
 
 /*

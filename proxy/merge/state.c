@@ -78,7 +78,10 @@ static const char *const migrations[] = {
 	"CREATE INDEX moving_dst ON moving (dst);"
 	"ALTER TABLE vmsg ADD COLUMN wflags INTEGER;",
 	/* 4 -> 5: a tombstone per virtual message, with the copies it hides
-	 * (the key-only tombstones above keep hiding what they hid) */
+	 * (the key-only tombstones above keep hiding what they hid);
+	 * subscriptions said through imapmerge, by unified path; folder
+	 * names deleted through imapmerge on the new server, so that the
+	 * copier creating them again brings nothing back */
 	"CREATE TABLE tombstone_vmsg ("
 	"  ufolder INTEGER NOT NULL REFERENCES ufolder(id) ON DELETE CASCADE,"
 	"  vuid INTEGER NOT NULL,"
@@ -88,11 +91,13 @@ static const char *const migrations[] = {
 	"  luid INTEGER NOT NULL DEFAULT 0,"
 	"  nuid INTEGER NOT NULL DEFAULT 0,"
 	"  at INTEGER NOT NULL,"
-	"  PRIMARY KEY (ufolder, vuid)) WITHOUT ROWID;",
-	/* 5 -> 6: subscriptions said through imapmerge, by unified path */
+	"  PRIMARY KEY (ufolder, vuid)) WITHOUT ROWID;"
 	"CREATE TABLE subscription ("
 	"  path TEXT PRIMARY KEY,"
-	"  subscribed INTEGER NOT NULL);",
+	"  subscribed INTEGER NOT NULL);"
+	"CREATE TABLE folder_deleted ("
+	"  name TEXT PRIMARY KEY,"
+	"  at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION	(int)(sizeof(migrations) / sizeof(migrations[0]))

@@ -46,6 +46,16 @@ int		 state_sub_set(struct state *, const char *path, bool on);
 typedef int	 state_sub_cb(const char *path, bool on, void *);
 int		 state_sub_each(struct state *, state_sub_cb *, void *);
 
+/*
+ * Folder names on the new server that the user deleted through imapmerge:
+ * a folder the copier creates again under such a name stays out of the
+ * tree.  A CREATE or RENAME to the name through imapmerge clears it.
+ */
+int		 state_deleted_set(struct state *, const char *name,
+		    bool deleted);
+typedef int	 state_deleted_cb(const char *name, void *);
+int		 state_deleted_each(struct state *, state_deleted_cb *, void *);
+
 /* Small key/value settings (schema notes, last sync times...). */
 int		 state_meta_set(struct state *, const char *key,
 		    const char *value);

@@ -38,6 +38,9 @@ enum {
 	S_GRAVE_EACH,
 	S_SUB_SET,
 	S_SUB_EACH,
+	S_DELETED_SET,
+	S_DELETED_CLEAR,
+	S_DELETED_EACH,
 	S_KEYS,
 	S_WANT,
 	S_MOVE_ADD,
@@ -98,6 +101,10 @@ static const char *const sql[S_COUNT] = {
 	[S_SUB_SET] = "INSERT OR REPLACE INTO subscription (path, subscribed) "
 	    "VALUES (?1, ?2)",
 	[S_SUB_EACH] = "SELECT path, subscribed FROM subscription",
+	[S_DELETED_SET] = "INSERT OR REPLACE INTO folder_deleted (name, at) "
+	    "VALUES (?1, ?2)",
+	[S_DELETED_CLEAR] = "DELETE FROM folder_deleted WHERE name = ?1",
+	[S_DELETED_EACH] = "SELECT name FROM folder_deleted",
 	[S_KEYS] = "SELECT CASE WHEN ?3 = 0 THEN lkey ELSE nkey END, "
 	    "CASE WHEN ?3 = 0 THEN NULL ELSE nakey END FROM vmsg "
 	    "WHERE ufolder = ?1 AND vuid = ?2",
@@ -535,6 +542,37 @@ state_sub_each(struct state *st, state_sub_cb *cb, void *arg)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		if (cb((const char *)sqlite3_column_text(s, 0),
 		    sqlite3_column_int(s, 1) != 0, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+state_deleted_set(struct state *st, const char *name, bool deleted)
+{
+	sqlite3_stmt	*s = stmt(st, deleted ? S_DELETED_SET :
+			    S_DELETED_CLEAR);
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	if (deleted)
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
+	return done(s);
+}
+
+int
+state_deleted_each(struct state *st, state_deleted_cb *cb, void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_DELETED_EACH);
+	int		 rc;
+
+	if (s == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (cb((const char *)sqlite3_column_text(s, 0), arg) == -1) {
 			rc = SQLITE_ABORT;
 			break;
 		}

@@ -246,3 +246,34 @@ def test_subscriptions_belong_to_the_unified_folder(testbed, imapmerge,
     assert c.subscribe("Sub22")[0] == "OK"
     assert subscribed(c, "*22") == {"Sub22", "Plain22"}
     c.logout()
+
+
+def test_deleted_folder_stays_deleted_when_copied_again(testbed, imapmerge,
+                                                        user):
+    """Issue 22, finding 5 (deletes): a folder deleted through imapmerge
+    came back, with its mail, when the copier created it again on the new
+    server.  Its name is kept in the state: what the copier makes under
+    it stays out of sight, for every session and after a restart of the
+    user's context, until the user creates the folder again."""
+    name, password = user
+    testbed.seed(name, folder="Gone22", count=2, seed_value=2213)
+    c = login(testbed, imapmerge, user)
+    assert c.select("Gone22")[1] == [b"2"]
+    assert c.unselect()[0] == "OK"
+    assert c.delete("Gone22")[0] == "OK"
+    assert testbed.copy(name, password, folders={"Gone22"}) == 2
+    new = testbed.imaps("new", *user)
+    assert new.select("Gone22")[1] == [b"2"]      # the copier made it
+    new.logout()
+    typ, data = c.list('""', "Gone22*")
+    assert typ == "OK" and data == [None], data
+    assert c.select("Gone22")[0] == "NO"
+    other = login(testbed, imapmerge, user)
+    assert other.list('""', "Gone22*")[1] == [None]
+    assert other.status("Gone22", "(MESSAGES)")[0] == "NO"
+    other.logout()
+    # Created again by the user: it is theirs, with what it holds.
+    assert c.create("Gone22")[0] == "OK"
+    assert b"Gone22" in b"".join(c.list('""', "Gone22*")[1])
+    assert c.select("Gone22")[0] == "OK"
+    c.logout()

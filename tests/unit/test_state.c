@@ -52,7 +52,7 @@ open_creates_private_files(void)
 		printf("# %s\n", err);
 		return;
 	}
-	CHECK_INT(state_schema_version(st), 6);
+	CHECK_INT(state_schema_version(st), 5);
 	state_close(&st);
 	CHECK(st == NULL);
 	CHECK(stat(sub, &sb) == 0 && (sb.st_mode & 0777) == 0700);
