@@ -224,6 +224,7 @@ struct sync {
 	struct event		*progress;	/* "* OK" while it takes long */
 	bool			 readonly, reselect;
 	uint32_t		 since;		/* view_modseq() at start */
+	uint32_t		 epoch[BACKEND_COUNT];	/* view_side_epoch()s */
 	struct side_sync	 side[BACKEND_COUNT];
 	mbox_sync_cb		*cb;
 	char			 why[128];
@@ -562,6 +563,16 @@ apply_side(struct sync *y, int side)
 	if (!ss->active)
 		return 0;
 	if (vs->uidvalidity != ss->uidvalidity) {
+		/* Another session's sync, begun later, found a new
+		 * UIDVALIDITY and applied it first: what this one read is
+		 * of the one before, and would undo it. */
+		if (y->epoch[side] != view_side_epoch(v, side)) {
+			log_sess(LOG_INFO, y->c->sid, "event=sync-stale user=%s "
+			    "folder=\"%s\" backend=%s", y->mb->u->name,
+			    y->mb->path, side == BACKEND_LEGACY ? "legacy" :
+			    "new");
+			return 0;
+		}
 		if (vs->uidvalidity != 0 && view_side_reset(v, side) == -1)
 			return -1;
 	} else {
@@ -713,6 +724,7 @@ apply(struct sync *y)
 				continue;
 			view_side(v, side)->uidvalidity =
 			    y->side[side].uidvalidity;
+			view_side_epoch_bump(v, side);
 			view_side(v, side)->uidnext = y->side[side].uidnext;
 			view_side(v, side)->highestmodseq = y->side[side].modseq;
 			view_side(v, side)->exists = y->side[side].exists;
@@ -928,6 +940,8 @@ mbox_sync_start(struct mbox_client *c, struct mbox *mb,
 	y->mb = mb;
 	y->readonly = readonly;
 	y->since = view_modseq(mb->v);
+	for (side = 0; side < BACKEND_COUNT; side++)
+		y->epoch[side] = view_side_epoch(mb->v, side);
 	y->cb = cb;
 	if (c->sel != NULL && c->sel->mb == mb)
 		c->sel->pushed = false;		/* the sync looks anyway */

@@ -66,6 +66,7 @@ struct view {
 	uint32_t		*hidden_new;	/* new-side UIDs view_add hid */
 	size_t			 nhidden_new, caphidden_new;
 	bool			 local_kw;	/* keywords are ours */
+	uint32_t		 resets[BACKEND_COUNT];	/* side epochs */
 };
 
 static const struct {
@@ -1156,6 +1157,7 @@ view_side_reset(struct view *v, enum backend_side side)
 	}
 	v->nux[side] = 0;
 	memset(&v->side[side], 0, sizeof(v->side[side]));
+	v->resets[side]++;
 	/* The copies tombstones hid come again under new UIDs. */
 	for (i = 0; i < v->ngraves; i++)
 		v->graves[i].uid[side] = 0;
@@ -1163,6 +1165,18 @@ view_side_reset(struct view *v, enum backend_side side)
 	    side) == -1 || state_grave_reset(v->store, v->fid, side) == -1))
 		return -1;
 	return 0;
+}
+
+uint32_t
+view_side_epoch(const struct view *v, enum backend_side side)
+{
+	return v->resets[side];
+}
+
+void
+view_side_epoch_bump(struct view *v, enum backend_side side)
+{
+	v->resets[side]++;
 }
 
 int

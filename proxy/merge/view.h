@@ -141,6 +141,13 @@ int		 view_scan_end(struct view *, enum backend_side);
 /* The side's UIDVALIDITY changed: forget its UIDs, keep the vuids; the
  * caller then view_add()s everything the side has and scans it. */
 int		 view_side_reset(struct view *, enum backend_side);
+/*
+ * Bumped by every view_side_reset() (and when a first build sets a side):
+ * a sync that read a side before the number changed read it under the
+ * UIDVALIDITY before, and must apply nothing of it.
+ */
+uint32_t	 view_side_epoch(const struct view *, enum backend_side);
+void		 view_side_epoch_bump(struct view *, enum backend_side);
 
 /* A copy's flags were changed through imapmerge. */
 int		 view_set_flags(struct view *, uint32_t vuid,

@@ -487,11 +487,15 @@ tombstone_survives_uidvalidity_change(void)
 	struct view	*v = view_new(NULL, 1, 1234, 1);
 	struct bmsg	 l[] = { B(1, "k", NULL, 1, 0), B(2, "k", NULL, 2, 0) };
 	struct bmsg	 l2[] = { B(7, "k", NULL, 1, 0), B(8, "k", NULL, 2, 0) };
+	uint32_t	 epoch;
 
 	CHECK(view_build(v, l, 2, NULL, 0) == 0);
+	epoch = view_side_epoch(v, BACKEND_LEGACY);
 	CHECK(view_tombstone(v, 2) == 0);
 	CHECK(view_expunge(v, 2) == 0);
 	CHECK(view_side_reset(v, BACKEND_LEGACY) == 0);
+	/* A sync begun before this reset will apply nothing of legacy. */
+	CHECK(view_side_epoch(v, BACKEND_LEGACY) != epoch);
 	CHECK(view_add(v, BACKEND_LEGACY, l2, 2) == 0);
 	CHECK_INT(view_count(v), 1);
 	CHECK_INT(view_find(v, 1)->uid[BACKEND_LEGACY], 7);
