@@ -583,7 +583,7 @@ cp_finish(struct copy_req *q)
 	if (rc == -1) {
 		state_rollback(st);
 		cp_fail(q, "NO [SERVERBUG] Cannot record the copies");
-		if (view_load(v) == -1)
+		if (view_restore(v) == -1)
 			log_sess(LOG_WARNING, s->sid, "event=view-reload-failed "
 			    "folder=\"%s\"", q->src);
 	}

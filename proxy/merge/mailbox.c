@@ -513,7 +513,7 @@ mbox_record(struct mbox_client *c, const char *path, int side,
 	if (i < n || view_add(mb->v, side, b, n) == -1 ||
 	    state_commit(st) == -1) {
 		state_rollback(st);
-		if (view_load(mb->v) == -1)
+		if (view_restore(mb->v) == -1)
 			log_sess(LOG_WARNING, c->sid, "event=view-reload-"
 			    "failed folder=\"%s\"", mb->path);
 		goto out;

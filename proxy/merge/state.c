@@ -412,6 +412,17 @@ state_begin(struct state *st)
 	return 0;
 }
 
+/* The outermost transaction was rolled back: those waiting for it. */
+static void
+state_rolled_back(struct state *st)
+{
+	int	 i, n = st->nafter;
+
+	st->nafter = 0;
+	for (i = 0; i < n; i++)
+		st->after[i].fn(st->after[i].arg);
+}
+
 int
 state_commit(struct state *st)
 {
@@ -419,12 +430,15 @@ state_commit(struct state *st)
 		return st->failed ? -1 : 0;
 	if (st->failed) {
 		state_exec(st, "ROLLBACK");
+		state_rolled_back(st);
 		return -1;
 	}
 	if (state_exec(st, "COMMIT") == -1) {
 		state_exec(st, "ROLLBACK");
+		state_rolled_back(st);
 		return -1;
 	}
+	st->nafter = 0;
 	return 0;
 }
 
@@ -434,6 +448,27 @@ state_rollback(struct state *st)
 	if (st->depth == 0)
 		return;
 	st->failed = 1;
-	if (--st->depth == 0)
+	if (--st->depth == 0) {
 		state_exec(st, "ROLLBACK");
+		state_rolled_back(st);
+	}
+}
+
+int
+state_after_rollback(struct state *st, void (*fn)(void *), void *arg)
+{
+	int	 i;
+
+	if (st->depth == 0) {
+		fn(arg);
+		return 0;
+	}
+	for (i = 0; i < st->nafter; i++)
+		if (st->after[i].fn == fn && st->after[i].arg == arg)
+			return 0;
+	if (st->nafter == STATE_AFTER_MAX)
+		return -1;
+	st->after[st->nafter].fn = fn;
+	st->after[st->nafter++].arg = arg;
+	return 0;
 }

@@ -92,6 +92,9 @@ struct state_vmsg {
 /* Finds or creates path's row (a new UIDVALIDITY from the clock). */
 int		 state_folder_get(struct state *, const char *path,
 		    struct state_folder *);
+/* The row of folder id as stored (-1 if there is none). */
+int		 state_folder_read(struct state *, int64_t id,
+		    struct state_folder *);
 int		 state_folder_uidnext(struct state *, int64_t, uint32_t);
 int		 state_folder_side(struct state *, int64_t, int side,
 		    uint32_t uidvalidity, uint32_t uidnext, uint64_t modseq);
@@ -186,5 +189,14 @@ int		 state_sent_at(struct state *, const char *msgid,
 int		 state_begin(struct state *);
 int		 state_commit(struct state *);
 void		 state_rollback(struct state *);
+/*
+ * Runs fn(arg) once the transaction has really been rolled back: at once
+ * outside one; inside, when the outermost ends (an inner level's rows are
+ * still there until then, and memory read back from them would keep what
+ * is about to vanish).  Dropped when it commits after all.  -1 when too
+ * many wait.
+ */
+int		 state_after_rollback(struct state *, void (*)(void *),
+		    void *);
 
 #endif

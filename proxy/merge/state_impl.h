@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #define STATE_MBOX_STMTS	32
+#define STATE_AFTER_MAX		8
 
 struct state {
 	sqlite3		*db;
@@ -18,6 +19,11 @@ struct state {
 	sqlite3_stmt	*meta_set;
 	sqlite3_stmt	*meta_get;
 	sqlite3_stmt	*mbox[STATE_MBOX_STMTS];	/* prepared lazily */
+	struct {
+		void	(*fn)(void *);
+		void	*arg;
+	}		 after[STATE_AFTER_MAX];	/* state_after_rollback */
+	int		 nafter;
 };
 
 void	 state_mbox_finalize(struct state *);

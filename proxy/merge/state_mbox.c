@@ -18,6 +18,7 @@
 
 enum {
 	S_FOLDER_GET,
+	S_FOLDER_BY_ID,
 	S_FOLDER_ADD,
 	S_SIDE_GET,
 	S_SIDE_SET,
@@ -53,6 +54,8 @@ _Static_assert(S_COUNT <= STATE_MBOX_STMTS, "statement cache");
 static const char *const sql[S_COUNT] = {
 	[S_FOLDER_GET] = "SELECT id, uidvalidity, uidnext, synced FROM ufolder "
 	    "WHERE path = ?1",
+	[S_FOLDER_BY_ID] = "SELECT id, uidvalidity, uidnext, synced FROM "
+	    "ufolder WHERE id = ?1",
 	[S_FOLDER_ADD] = "INSERT INTO ufolder (path, uidvalidity, uidnext) "
 	    "VALUES (?1, ?2, 1)",
 	[S_SIDE_GET] = "SELECT side, uidvalidity, uidnext, highestmodseq "
@@ -219,6 +222,30 @@ state_folder_get(struct state *st, const char *path, struct state_folder *f)
 		if (done(s) == -1 || folder_lookup(st, path, f) != 1)
 			return -1;
 	}
+	side_rows(st, f);
+	return 0;
+}
+
+int
+state_folder_read(struct state *st, int64_t id, struct state_folder *f)
+{
+	sqlite3_stmt	*s = stmt(st, S_FOLDER_BY_ID);
+	int		 rc;
+
+	memset(f, 0, sizeof(*f));
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		f->id = sqlite3_column_int64(s, 0);
+		f->uidvalidity = (uint32_t)sqlite3_column_int64(s, 1);
+		f->uidnext = (uint32_t)sqlite3_column_int64(s, 2);
+		f->synced = sqlite3_column_int64(s, 3);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW)
+		return -1;
 	side_rows(st, f);
 	return 0;
 }

@@ -872,7 +872,7 @@ sync_apply(struct sync *y)
 		ok = false;
 		snprintf(y->why, sizeof(y->why), "state store error");
 		/* The view may hold half a sync: reread it from the store. */
-		if (view_load(y->mb->v) == -1)
+		if (view_restore(y->mb->v) == -1)
 			log_sess(LOG_WARNING, c->sid, "event=view-reload-"
 			    "failed folder=\"%s\"", y->mb->path);
 	}

@@ -67,6 +67,7 @@ struct view {
 	size_t			 nhidden_new, caphidden_new;
 	bool			 local_kw;	/* keywords are ours */
 	uint32_t		 resets[BACKEND_COUNT];	/* side epochs */
+	bool			 stale;		/* a restore failed */
 };
 
 static const struct {
@@ -547,15 +548,60 @@ load_grave(const struct state_grave *r, void *arg)
 	return grave_put(arg, &g);
 }
 
+static void
+view_restore_now(void *arg)
+{
+	struct view	*v = arg;
+
+	v->stale = view_load(v) == -1;
+}
+
+int
+view_restore(struct view *v)
+{
+	if (v->store == NULL)
+		return 0;
+	if (state_after_rollback(v->store, view_restore_now, v) == -1)
+		return -1;
+	return v->stale ? -1 : 0;
+}
+
+bool
+view_stale(const struct view *v)
+{
+	return v->stale;
+}
+
 int
 view_load(struct view *v)
 {
-	int	 side;
+	struct state_folder	 f;
+	int			 side;
 
 	if (v->store == NULL)
 		return 0;
-	for (side = 0; side < BACKEND_COUNT; side++)
+	/*
+	 * Whole, every time: after a failed transaction the memory may hold
+	 * half of it (a side's UIDNEXT moved on would skip the messages it
+	 * had brought).  UIDNEXT only ever grows: a vuid handed out in
+	 * memory is not handed out again.
+	 */
+	if (state_folder_read(v->store, v->fid, &f) == -1)
+		return -1;
+	if (f.uidnext > v->uidnext)
+		v->uidnext = f.uidnext;
+	for (side = 0; side < BACKEND_COUNT; side++) {
+		memset(&v->side[side], 0, sizeof(v->side[side]));
+		v->side[side].uidvalidity = f.side_uidvalidity[side];
+		v->side[side].uidnext = f.side_uidnext[side];
+		v->side[side].highestmodseq = f.side_modseq[side];
 		v->nux[side] = 0;
+	}
+	v->ngraves = 0;
+	free(v->grave_keys.h);
+	free(v->oldtomb.h);
+	memset(&v->grave_keys, 0, sizeof(v->grave_keys));
+	memset(&v->oldtomb, 0, sizeof(v->oldtomb));
 	v->n = 0;
 	v->nwant = 0;
 	if (state_vmsg_each(v->store, v->fid, load_msg, v) == -1 ||

@@ -82,6 +82,14 @@ struct view	*view_new(struct state *, int64_t folder_id,
 void		 view_free(struct view **);
 /* Reads messages and tombstones from the store; -1 on a store error. */
 int		 view_load(struct view *);
+/*
+ * After a failed transaction: the view as the store has it, read back
+ * once the transaction is really rolled back (at once outside a nested
+ * one, else when the outermost ends).  -1 when that failed (view_stale()
+ * then says so until a load succeeds).
+ */
+int		 view_restore(struct view *);
+bool		 view_stale(const struct view *);
 
 uint32_t	 view_uidvalidity(const struct view *);
 uint32_t	 view_uidnext(const struct view *);

@@ -342,6 +342,81 @@ old_key_tombstone_still_hides(void)
 		printf("# cannot remove %s\n", dir);
 }
 
+/*
+ * A failed transaction: view_load() puts the memory back as the store has
+ * it, whole: messages, each side's UIDNEXT (moved on, it would skip what
+ * the failed sync brought), tombstones; UIDNEXT never goes back.
+ */
+static void
+rollback_restores_the_view(void)
+{
+	char			 dir[] = "/tmp/imapmerge-view-XXXXXX", cmd[64];
+	char			 err[256];
+	struct state		*st;
+	struct state_folder	 f;
+	struct view		*v;
+	struct bmsg		 l[] = { B(1, "a", NULL, 1, 0),
+	    B(2, "b", NULL, 2, 0) };
+	struct bmsg		 l3[] = { B(3, "c", NULL, 3, 0) };
+	struct bmsg		 again[] = { B(9, "a", NULL, 1, 0) };
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	chmod(dir, 0700);
+	st = state_open(dir, "alice", err, sizeof(err));
+	if (!CHECK(st != NULL))
+		return;
+	CHECK(state_folder_get(st, "INBOX", &f) == 0);
+	v = view_new(st, f.id, f.uidvalidity, f.uidnext);
+	CHECK(state_begin(st) == 0);
+	CHECK(view_build(v, l, 2, NULL, 0) == 0);
+	view_side(v, BACKEND_LEGACY)->uidvalidity = 5;
+	view_side(v, BACKEND_LEGACY)->uidnext = 3;
+	CHECK(state_folder_side(st, f.id, BACKEND_LEGACY, 5, 3, 0) == 0);
+	CHECK(state_commit(st) == 0);
+	/* A sync that fails half way. */
+	CHECK(state_begin(st) == 0);
+	CHECK(view_add(v, BACKEND_LEGACY, l3, 1) == 0);
+	view_side(v, BACKEND_LEGACY)->uidnext = 4;
+	CHECK(view_tombstone(v, 1) == 0);
+	state_rollback(st);
+	CHECK(view_load(v) == 0);
+	CHECK_INT(view_count(v), 2);
+	CHECK(by_key(v, "c") == NULL);
+	CHECK_INT(view_side(v, BACKEND_LEGACY)->uidnext, 3);
+	CHECK_INT(view_side(v, BACKEND_LEGACY)->uidvalidity, 5);
+	CHECK(view_uidnext(v) >= 4);		/* vuid 3 is not given again */
+	/* The tombstone went with the transaction: a second copy of a is a
+	 * message of its own, not hidden. */
+	CHECK(state_begin(st) == 0);
+	CHECK(view_add(v, BACKEND_LEGACY, again, 1) == 0);
+	CHECK(state_commit(st) == 0);
+	CHECK_INT(view_count(v), 3);
+	/* Loading twice adds nothing twice. */
+	CHECK(view_load(v) == 0);
+	CHECK(view_load(v) == 0);
+	CHECK_INT(view_count(v), 3);
+	/* Nested: the inner level fails; its rows stay in the open
+	 * transaction until the outermost ends, so the view is read back
+	 * only then, without them. */
+	CHECK(state_begin(st) == 0);
+	CHECK(state_begin(st) == 0);
+	CHECK(view_add(v, BACKEND_LEGACY, l3, 1) == 0);
+	CHECK_INT(view_count(v), 4);
+	state_rollback(st);
+	CHECK(view_restore(v) == 0);
+	CHECK_INT(view_count(v), 4);		/* not yet */
+	CHECK(state_commit(st) == -1);		/* rolled back after all */
+	CHECK_INT(view_count(v), 3);
+	CHECK(by_key(v, "c") == NULL);
+	CHECK(!view_stale(v));
+	view_free(&v);
+	state_close(&st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# cannot remove %s\n", dir);
+}
+
 static void
 many_messages_build_fast_and_small(void)
 {
@@ -562,6 +637,7 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(tombstone_hides_one_message_not_its_twin),
 	UNIT_CASE(tombstone_survives_uidvalidity_change),
 	UNIT_CASE(old_key_tombstone_still_hides),
+	UNIT_CASE(rollback_restores_the_view),
 	UNIT_CASE(uidvalidity_change_keeps_vuids),
 	UNIT_CASE(keyless_legacy_pairs_by_header_hash),
 	UNIT_CASE(flags_follow_the_serving_copy),
