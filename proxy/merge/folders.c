@@ -385,8 +385,9 @@ place(struct build *bd, int side, const struct bfolder *b)
 	if (r == -1)
 		goto out;
 	r = 0;
+	/* (A subscription of the deleted folder stays: RFC 5258 §3.) */
 	if ((side == BACKEND_NEW && (folder_name_is_hidden(path) ||
-	    deleted_new(bd->in, path))) ||
+	    (!b->nonexistent && deleted_new(bd->in, path)))) ||
 	    (conf != NULL && config_folder_hidden(conf, path)))
 		goto out;
 	if ((u = find(bd->fs, path)) == NULL && (u = add(bd->fs, path)) ==
