@@ -448,7 +448,8 @@ grave_holding(struct view *v, int side, const struct bmsg *b)
 	return NULL;
 }
 
-/* The oldest tombstone of b's message with side's place empty. */
+/* The oldest tombstone of a message the legacy server had, with b's key
+ * and side's place empty. */
 static struct grave *
 grave_free(struct view *v, int side, const struct bmsg *b)
 {
@@ -460,6 +461,11 @@ grave_free(struct view *v, int side, const struct bmsg *b)
 		return NULL;
 	for (i = 0; i < v->ngraves; i++) {
 		g = &v->graves[i];
+		/* Only a message the legacy server had is copied by the
+		 * migration; a copy of one only the new server had is the
+		 * user's own doing (COPY, APPEND, a restore): it shows. */
+		if (g->key[0] == 0)
+			continue;
 		if (g->uid[side] == 0 && (grave_has_key(g, b->keyh) ||
 		    grave_has_key(g, b->akeyh)))
 			return g;

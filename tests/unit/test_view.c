@@ -554,6 +554,27 @@ tombstone_hides_one_message_not_its_twin(void)
 	view_free(&v);
 }
 
+/* A message only the new server had (appended, copied) is deleted: no
+ * migration copies it, so a later copy with its key is the user's own
+ * (COPY, APPEND, a restore) and shows. */
+static void
+tombstone_of_a_new_only_message_hides_nothing(void)
+{
+	struct view	*v = view_new(NULL, 1, 1234, 1);
+	struct bmsg	 n1[] = { B(5, "mine", NULL, 1, 0) };
+	struct bmsg	 n2[] = { B(6, "mine", NULL, 1, 0) };
+	uint32_t	*hid;
+
+	CHECK(view_add(v, BACKEND_NEW, n1, 1) == 0);
+	CHECK(view_tombstone(v, 1) == 0);
+	CHECK(view_expunge(v, 1) == 0);
+	CHECK(view_add(v, BACKEND_NEW, n2, 1) == 0);
+	CHECK_INT(view_count(v), 1);
+	CHECK_INT(view_hidden_take(v, &hid), 0);
+	free(hid);
+	view_free(&v);
+}
+
 /* The deleted message's legacy UIDVALIDITY changes: its copy comes
  * again under a new UID and is hidden again; the twin pairs. */
 static void
@@ -636,6 +657,7 @@ static const struct unit_case cases[] = {
 	UNIT_CASE(lifecycle_and_tombstones),
 	UNIT_CASE(tombstone_hides_one_message_not_its_twin),
 	UNIT_CASE(tombstone_survives_uidvalidity_change),
+	UNIT_CASE(tombstone_of_a_new_only_message_hides_nothing),
 	UNIT_CASE(old_key_tombstone_still_hides),
 	UNIT_CASE(rollback_restores_the_view),
 	UNIT_CASE(uidvalidity_change_keeps_vuids),
