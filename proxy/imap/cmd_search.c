@@ -67,6 +67,7 @@ struct search_req {
 	int			 nleaves, pending;
 	char			 prefix[SEARCH_MAX_LEAVES][48];
 	bool			 failed;
+	bool			 down[BACKEND_COUNT];	/* could not ask */
 };
 
 static void
@@ -337,6 +338,32 @@ kw_has(const char *set, const char *kw)
 	return false;
 }
 
+/* The copy whose server answers for m: the serving one, or the other
+ * when that server could not be asked. */
+static int
+server_side(const struct search_req *q, const struct vmsg *m)
+{
+	int	 side = vmsg_serving(m), other = !side;
+
+	if (q->down[side] && m->uid[other] != 0 && !q->down[other])
+		return other;
+	return side;
+}
+
+/* No server that holds m could be asked: whether it matches is unknown. */
+static bool
+unknown(const struct search_req *q, const struct vmsg *m)
+{
+	int	 side;
+
+	if (q->nleaves == 0)
+		return false;
+	for (side = 0; side < BACKEND_COUNT; side++)
+		if (m->uid[side] != 0 && !q->down[side])
+			return false;
+	return true;
+}
+
 static bool
 eval(const struct search_req *q, int k, const struct view *v,
     const struct vmsg *m, uint32_t seq)
@@ -383,8 +410,8 @@ eval(const struct search_req *q, int k, const struct view *v,
 	case N_UID:
 		return seqset_contains(&n->set, m->vuid);
 	case N_SERVER:
-		return leaf_has(&q->leaves[n->leaf], vmsg_serving(m),
-		    m->uid[vmsg_serving(m)]);
+		return leaf_has(&q->leaves[n->leaf], server_side(q, m),
+		    m->uid[server_side(q, m)]);
 	}
 	return false;
 }
@@ -410,7 +437,7 @@ search_finish(struct search_req *q)
 	struct view		*v = mbox_view(&s->mc);
 	struct evbuffer		*out = evbuffer_new();
 	const struct vmsg	*m;
-	uint32_t		 seq, n = mbox_count(&s->mc);
+	uint32_t		 seq, n = mbox_count(&s->mc), skipped = 0;
 
 	if (q->failed || out == NULL) {
 		evbuffer_free(out);
@@ -422,12 +449,22 @@ search_finish(struct search_req *q)
 	resolve_sets(q);
 	evbuffer_add_printf(out, "* SEARCH");
 	for (seq = 1; seq <= n; seq++) {
-		if ((m = view_find(v, mbox_seq_vuid(&s->mc, seq))) == NULL ||
-		    !eval(q, q->root, v, m, seq))
+		if ((m = view_find(v, mbox_seq_vuid(&s->mc, seq))) == NULL)
 			continue;
-		evbuffer_add_printf(out, " %u", q->uid ? m->vuid : seq);
+		if (unknown(q, m)) {
+			skipped++;
+			continue;
+		}
+		if (eval(q, q->root, v, m, seq))
+			evbuffer_add_printf(out, " %u", q->uid ? m->vuid : seq);
 	}
 	evbuffer_add(out, "\r\n", 2);
+	/* A server down: what it alone holds was not searched, and the
+	 * client is told so (an untagged NO is a warning, RFC 9051 §7.1.2). */
+	if (skipped > 0)
+		evbuffer_add_printf(out, "* NO [UNAVAILABLE] %u messages on a "
+		    "mail server that cannot be reached now were not "
+		    "searched\r\n", skipped);
 	sess_write_buffer(s, out);
 	evbuffer_free(out);
 	req_free(q);
@@ -477,7 +514,9 @@ leaf_done(struct backend *b, const struct backend_result *res, void *arg)
 	struct search_req	*q = c->q;
 	int			 side = backend_side(b);
 
-	if (res->status != BACKEND_OK) {
+	if (res->status == BACKEND_FAILED)
+		q->down[side] = true;	/* lost on the way: as if down */
+	else if (res->status != BACKEND_OK) {
 		q->failed = true;
 		log_sess(LOG_WARNING, q->s->sid, "event=search-failed side=%s "
 		    "reason=\"%s\"", backend_name(b), res->text);
@@ -506,8 +545,7 @@ send_leaves(struct search_req *q)
 			if (!mbox_serves(&q->s->mc, side))
 				continue;
 			if (b == NULL || !backend_ready(b)) {
-				if (view_count(mbox_view(&q->s->mc)) > 0)
-					q->failed = true;
+				q->down[side] = true;
 				continue;
 			}
 			if ((c = calloc(1, sizeof(*c))) == NULL) {

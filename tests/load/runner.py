@@ -24,6 +24,7 @@ class Report:
         self.examples = collections.defaultdict(list)
         self.commands = self.checkpoints = self.appended = 0
         self.expungeissued = 0
+        self.unavailable = 0
         self.elapsed = 0.0
 
     def add(self, cls, kind, session, cmd, detail):
@@ -57,7 +58,9 @@ class Report:
                f"  {self.commands} commands in {self.elapsed:.1f} s "
                f"({self.rate:.1f}/s), {self.checkpoints} checkpoints, "
                f"{self.appended} own messages appended, "
-               f"{self.expungeissued} NO [EXPUNGEISSUED] on others' messages",
+               f"{self.expungeissued} NO [EXPUNGEISSUED] on others' messages"
+               + (f", {self.unavailable} NO [UNAVAILABLE] on them"
+                  if self.unavailable else ""),
                f"  errors {self.errors}, inconsistencies "
                f"{self.inconsistencies}"]
         for cls in ("error", "inconsistency"):
@@ -82,7 +85,7 @@ class Run:
     """What the sessions share."""
 
     def __init__(self, host, port, cafile, user, password, seed, seconds,
-                 report, login_parallel=16):
+                 report, login_parallel=16, unavailable_ok=False):
         self.host, self.port = host, int(port)
         self.ctx = ssl.create_default_context(cafile=cafile)
         self.user, self.password = user, password
@@ -95,6 +98,9 @@ class Run:
         self.report = report
         self.login_parallel = login_parallel
         self.login_gate = None
+        # NO [UNAVAILABLE] on a command that reads others' messages is
+        # fine (a server stopped on purpose during the run).
+        self.unavailable_ok = unavailable_ok
 
 
 def new_seed():
@@ -102,14 +108,15 @@ def new_seed():
 
 
 def run_check(host, port, cafile, user, password, sessions=10, seconds=20,
-              seed=None, label="", replay=""):
+              seed=None, label="", replay="", unavailable_ok=False):
     """Runs `sessions` checking sessions of user for `seconds` (then each
     checks both folders once more and logs out); returns the Report.
     The seed (printed in the report) replays each session's choices."""
     seed = new_seed() if seed is None else int(seed)
     report = Report(label or f"{host}:{port}", seed, sessions, seconds, user,
                     replay.format(seed=seed) if replay else "")
-    run = Run(host, port, cafile, user, password, seed, seconds, report)
+    run = Run(host, port, cafile, user, password, seed, seconds, report,
+              unavailable_ok=unavailable_ok)
     print(f"loadcheck {report.label}: seed {seed}, {sessions} sessions of "
           f"{user} for {seconds} s on {host}:{port}", file=sys.stderr,
           flush=True)

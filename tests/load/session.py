@@ -273,6 +273,12 @@ class Session:
             if c.status == "NO" and c.read_others and \
                     c.code and c.code[0] == "EXPUNGEISSUED":
                 self.run.report.expungeissued += 1
+            elif c.status == "NO" and c.read_others and \
+                    self.run.unavailable_ok and c.code and \
+                    c.code[0] == "UNAVAILABLE":
+                # A server down on purpose: others' messages that only it
+                # holds cannot be read meanwhile.
+                self.run.report.unavailable += 1
             elif c.status != "OK":
                 self.error(f"{c.status} {c.name}", c, c.text or "")
                 self.uncertain(c.targets)
@@ -346,6 +352,13 @@ class Session:
                         self.perm |= norm(r.code[1])
                 return
             if r.status == "BYE" and any(c.name == "LOGOUT" for c in active):
+                return
+            if r.status == "NO" and self.run.unavailable_ok and r.code and \
+                    r.code[0] == "UNAVAILABLE" and \
+                    any("SEARCH" in c.name for c in active):
+                # What a stopped server alone holds was not searched;
+                # own messages are on the other one.
+                self.run.report.unavailable += 1
                 return
             self.error(f"untagged {r.status}", c0, r.short())
             return
@@ -708,8 +721,12 @@ class Session:
             for m in targets:
                 # Another session's EXPUNGE may take a message as soon as
                 # this STORE marked it \Deleted: then EXPUNGE, not FETCH.
-                gone = m.uid in c.expunged or (None in c.expunged and
-                                               m.state == "doomed")
+                # A STORE by number may not tell that EXPUNGE: then the
+                # FETCH may be missing too (RFC 2180 §4.2.1), and the
+                # EXPUNGE comes with a later command.
+                gone = m.uid in c.expunged or (
+                    m.state == "doomed" and (None in c.expunged or
+                                             c.name == "STORE"))
                 if m.uid not in answered and not m.uncertain and not gone \
                         and m.flags != before[id(m)]:
                     self.bad("STORE without FETCH", c,
