@@ -1060,6 +1060,33 @@ change_free(void *arg)
 	free(fc);
 }
 
+/*
+ * In one transaction: what the legacy folder does now (follows to, or is
+ * hidden), the view's rows (moved or dropped), and the name the user
+ * deleted (kept, so the copier making it again brings nothing back) or
+ * took again (RENAME to it).
+ */
+static int
+change_record(struct imap_session *s, const struct ufolder *f,
+    const char *to)
+{
+	struct state	*st = s->store;
+
+	if (st == NULL)
+		return record_follow(s, f, to);
+	if (state_begin(st) == -1)
+		return -1;
+	if (record_follow(s, f, to) == -1 ||
+	    (to != NULL ? state_folder_rename(st, f->path, to) :
+	    state_folder_drop(st, f->path)) == -1 ||
+	    state_deleted_set(st, to != NULL ? to : f->path, to == NULL) ==
+	    -1) {
+		state_rollback(st);
+		return -1;
+	}
+	return state_commit(st);
+}
+
 /* The servers have done it: the view and the state follow. */
 static void
 change_apply(struct folder_change *fc)
@@ -1067,12 +1094,7 @@ change_apply(struct folder_change *fc)
 	struct imap_session	*s = fc->s;
 	const struct ufolder	*f = folders_find(s->mc.folders, fc->path);
 
-	if (f != NULL && (record_follow(s, f, fc->to) == -1 ||
-	    (s->store != NULL && (fc->to != NULL ?
-	    state_folder_rename(s->store, f->path, fc->to) :
-	    state_folder_drop(s->store, f->path)) == -1) ||
-	    (s->store != NULL && state_deleted_set(s->store, fc->to != NULL ?
-	    fc->to : f->path, fc->to == NULL) == -1))) {
+	if (f != NULL && change_record(s, f, fc->to) == -1) {
 		log_sess(LOG_WARNING, s->sid, "event=folder-change-unrecorded "
 		    "user=%s folder=\"%s\"", s->user, fc->path);
 		sess_done(s, "NO [SERVERBUG] Cannot record the change");
